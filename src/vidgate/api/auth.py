@@ -1,0 +1,45 @@
+"""Who is calling: API keys from whichever header a dialect uses, checked against the store.
+
+Keys are looked up by SHA-256 hash (an index probe on a 256-bit-random secret),
+then the hash is compared in constant time. A missing key, an unknown key and a
+revoked key all get 401; the message says which of missing/invalid it was.
+"""
+
+from __future__ import annotations
+
+from vidgate.billing.keys import hash_key, same_hash
+from vidgate.errors import AuthenticationFailed, PermissionDenied
+from vidgate.jobs.models import Principal
+from vidgate.store import accounts as account_store
+from vidgate.store.engine import Database
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(db: Database, secret: str | None) -> Principal:
+    """The principal for a raw key, or ``AuthenticationFailed``/``PermissionDenied``."""
+    if not secret:
+        raise AuthenticationFailed("missing API key: send it as a Bearer token", code="missing_api_key")
+    digest = hash_key(secret)
+    async with db.read() as conn:
+        found = await account_store.key_by_hash(conn, digest)
+    if found is None or not same_hash(found[0].secret_hash, digest) or found[0].revoked_at is not None:
+        raise AuthenticationFailed("invalid API key")
+    key, account = found
+    if key.disabled:
+        raise PermissionDenied("this API key is inactive", code="key_inactive")
+    return Principal(
+        account_id=account.id,
+        account_name=account.name,
+        key_id=key.id,
+        mode="test" if key.mode == "test" else "live",
+        rate_limit_per_minute=account.rate_limit_per_minute,
+        secret_hash=key.secret_hash,
+    )

@@ -1,0 +1,364 @@
+"""The native API at ``/v1``: the OpenAI Videos API as the ``openai`` SDK speaks it,
+extended with gateway fields, models, quotes and the account's ledger."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import ValidationError
+
+from vidgate.api.auth import authenticate, bearer_token
+from vidgate.api.context import Services, services
+from vidgate.api.media import CONTENT_TYPES, media_key, media_links, range_response
+from vidgate.api.native_schema import (
+    CreateVideo,
+    QuoteRequest,
+    RemixVideo,
+    parse_seconds,
+    parse_size,
+    video_object,
+)
+from vidgate.catalog.validation import allowed_values
+from vidgate.errors import InvalidRequest, NotFound
+from vidgate.jobs.models import Job, Principal
+from vidgate.jobs.request import GenerationRequest, ImageInput
+from vidgate.jobs.service import Idempotency
+from vidgate.media.probe import check_image
+from vidgate.money import format_usd
+from vidgate.store import ledger as ledger_store
+
+router = APIRouter(prefix="/v1", tags=["videos"])
+MAX_IMAGE_BYTES = 20_000_000
+
+
+async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    found = await authenticate(services(request).db, bearer_token(authorization))
+    request.state.principal = found
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+Svc = Annotated[Services, Depends(services)]
+
+
+def _poll_after(job: Job) -> dict[str, str]:
+    """``openai-poll-after-ms``: how soon the SDK's poller should look again."""
+    if job.terminal:
+        return {}
+    eta = job.eta_s
+    millis = 1000 if eta is None else int(min(10.0, max(0.5, eta / 2)) * 1000)
+    return {"openai-poll-after-ms": str(millis)}
+
+
+async def _read_create(request: Request) -> CreateVideo:
+    """The create body, from JSON or from a multipart form (``input_reference`` file)."""
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form(max_part_size=MAX_IMAGE_BYTES + 1024)
+            fields: dict[str, Any] = {}
+            for name, value in form.multi_items():
+                if isinstance(value, str):
+                    fields[name] = (
+                        json.loads(value) if name in ("metadata", "options", "provider_options") else value
+                    )
+                elif name == "input_reference":
+                    data = await value.read(MAX_IMAGE_BYTES + 1)
+                    fields["image_url"] = _data_url(data)
+                else:
+                    raise InvalidRequest(f"unexpected file field {name!r}", param=name)
+            return CreateVideo.model_validate(fields)
+        raw = await request.body()
+        if not raw:
+            raise InvalidRequest("the request body is empty; send JSON or a multipart form")
+        return CreateVideo.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        if first["type"] == "json_invalid":
+            raise InvalidRequest("the request body is not valid JSON") from None
+        if first["type"] == "extra_forbidden":
+            raise InvalidRequest(f"unknown field {param!r}", param=param, code="unknown_parameter") from None
+        raise InvalidRequest(f"{param}: {first['msg']}", param=param) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the request body could not be read: {exc}") from None
+
+
+def _data_url(data: bytes) -> str:
+    try:
+        kind, _, _ = check_image(data, max_bytes=MAX_IMAGE_BYTES)
+    except ValueError as exc:
+        raise InvalidRequest(f"input_reference: {exc}", param="input_reference") from None
+    mime = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}.get(
+        kind.lower(), "image/png"
+    )
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def to_request(svc: Services, body: CreateVideo) -> GenerationRequest:
+    spec = svc.catalog.get(body.model)
+    duration = body.duration if body.duration is not None else parse_seconds(body.seconds)
+    resolution, aspect = body.resolution, body.aspect_ratio
+    if body.size:
+        resolution, size_aspect = parse_size(body.size, spec)
+        aspect = aspect or size_aspect
+    images = []
+    if body.image_url:
+        images.append(ImageInput(url=body.image_url, role="first_frame"))
+    if body.last_frame_url:
+        images.append(ImageInput(url=body.last_frame_url, role="last_frame"))
+    images += [ImageInput(url=u, role="reference") for u in body.reference_image_urls]
+    return GenerationRequest(
+        model=spec.id,
+        prompt=body.prompt,
+        negative_prompt=body.negative_prompt,
+        duration_s=duration,
+        resolution=resolution,
+        aspect_ratio=aspect,
+        images=tuple(images),
+        audio=body.audio,
+        seed=body.seed,
+        options=dict(body.options),
+        provider_options=body.provider_options,
+        webhook_url=body.webhook_url,
+        metadata=body.metadata,
+    )
+
+
+@router.post("/videos", status_code=200, summary="Create a video")
+async def create_video(
+    request: Request,
+    response: Response,
+    caller: Caller,
+    svc: Svc,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> dict[str, Any]:
+    body = await _read_create(request)
+    idem = Idempotency(idempotency_key, "native") if idempotency_key else None
+    submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect="native", idempotency=idem)
+    response.headers.update(_poll_after(submitted.job))
+    if not submitted.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return video_object(submitted.job, media_links(request))
+
+
+@router.get("/videos", summary="List videos")
+async def list_videos(
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+) -> dict[str, Any]:
+    page = await svc.jobs.list(caller, limit=limit, after=after, newest_first=order == "desc")
+    links = media_links(request)
+    data = [video_object(job, links) for job in page.jobs]
+    return {
+        "object": "list",
+        "data": data,
+        "has_more": page.has_more,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
+@router.get("/videos/{video_id}", summary="Retrieve a video")
+async def retrieve_video(
+    video_id: str, request: Request, response: Response, caller: Caller, svc: Svc
+) -> dict[str, Any]:
+    job = await svc.jobs.get(caller, video_id)
+    response.headers.update(_poll_after(job))
+    return video_object(job, media_links(request))
+
+
+@router.delete("/videos/{video_id}", summary="Delete a video and its media")
+async def delete_video(video_id: str, caller: Caller, svc: Svc) -> dict[str, Any]:
+    job = await svc.jobs.mark_deleted(caller, video_id)
+    if job.media:
+        await svc.storage.delete_prefix(f"videos/{job.id}/")
+    return {"id": video_id, "object": "video.deleted", "deleted": True}
+
+
+@router.post("/videos/{video_id}/cancel", summary="Cancel a running video (releases its hold)")
+async def cancel_video(video_id: str, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+    return video_object(await svc.jobs.cancel(caller, video_id), media_links(request))
+
+
+@router.post("/videos/{video_id}/remix", summary="A new video from the same settings and a new prompt")
+async def remix_video(
+    video_id: str, body: RemixVideo, request: Request, caller: Caller, svc: Svc
+) -> dict[str, Any]:
+    source = await svc.jobs.get(caller, video_id)
+    req = source.request.model_copy(update={"prompt": body.prompt})
+    submitted = await svc.jobs.submit(caller, req, dialect="native", remixed_from=source.id)
+    return video_object(submitted.job, media_links(request))
+
+
+@router.api_route(
+    "/videos/{video_id}/content",
+    methods=["GET", "HEAD"],
+    summary="Download the video or its thumbnail",
+)
+async def video_content(
+    video_id: str,
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    variant: Annotated[str, Query(pattern="^(video|thumbnail|spritesheet)$")] = "video",
+) -> Response:
+    job = await svc.jobs.get(caller, video_id)
+    if variant == "spritesheet":
+        raise NotFound("spritesheets are not produced by vidgate; use variant=thumbnail", param="variant")
+    key = media_key(job, variant)
+    if key is None:
+        if not job.terminal:
+            raise NotFound(
+                f"video {video_id} is still {job.status.value}; content is not ready",
+                code="not_ready",
+            )
+        raise NotFound(f"video {video_id} has no {variant} (status {job.status.value})")
+    return await range_response(
+        svc.storage,
+        key,
+        request=request,
+        content_type=CONTENT_TYPES[variant],
+        filename=f"{video_id}.{'mp4' if variant == 'video' else 'jpg'}",
+    )
+
+
+# ------------------------------------------------------------------ catalog
+
+
+def model_object(svc: Services, spec: Any) -> dict[str, Any]:
+    reason = spec.unavailable_reason if not spec.orderable else svc.pool.unavailable_reason(spec)
+    return {
+        "id": spec.id,
+        "object": "model",
+        "owned_by": spec.vendor,
+        "label": spec.label,
+        "namespace": spec.namespace,
+        "name": spec.name,
+        "description": spec.description,
+        "modes": list(spec.modes),
+        "orderable": spec.orderable,
+        "available_live": spec.orderable and reason is None,
+        "unavailable_reason": reason,
+        "constraints": allowed_values(spec),
+        "price": spec.price.model_dump(mode="json") if spec.price else None,
+        "routes": [r.provider for r in spec.routes],
+    }
+
+
+@router.get("/models", tags=["catalog"], summary="The model catalog with each model's constraints")
+async def list_models(request: Request, namespace: str | None = None) -> dict[str, Any]:
+    svc = services(request)
+    specs = svc.catalog.in_namespace(namespace) if namespace else svc.catalog.all()
+    return {"object": "list", "data": [model_object(svc, s) for s in specs]}
+
+
+@router.get("/models/{model_id:path}", tags=["catalog"], summary="One model")
+async def get_model(model_id: str, request: Request) -> dict[str, Any]:
+    svc = services(request)
+    return model_object(svc, svc.catalog.get(model_id))
+
+
+@router.post("/quotes", tags=["billing"], summary="Price a job without creating it")
+async def create_quote(body: QuoteRequest, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+    spec, req, price = svc.jobs.prepare(caller, to_request(svc, body))
+    async with svc.db.read() as conn:
+        balance = await ledger_store.balance(conn, caller.account_id, caller.mode)
+    return {
+        "object": "quote",
+        "model": spec.id,
+        "currency": "usd",
+        "amount": format_usd(price.micros),
+        "amount_micros": price.micros,
+        "credits": price.credits,
+        "rule": price.rule,
+        "variant": price.variant,
+        "breakdown": [{"label": line.label, "amount": format_usd(line.micros)} for line in price.lines],
+        "duration": req.duration_s,
+        "resolution": req.resolution,
+        "aspect_ratio": req.aspect_ratio,
+        "audio": req.audio,
+        "balance": format_usd(balance.available_micros),
+        "sufficient": balance.available_micros >= price.micros,
+        "mode": caller.mode,
+    }
+
+
+# ------------------------------------------------------------------ account
+
+
+@router.get("/account", tags=["billing"], summary="Balance, held amount and limits")
+async def get_account(caller: Caller, svc: Svc) -> dict[str, Any]:
+    from vidgate.store import accounts as account_store
+
+    async with svc.db.read() as conn:
+        balance = await ledger_store.balance(conn, caller.account_id, caller.mode)
+        account = await account_store.account_by_id(conn, caller.account_id)
+        key = await account_store.key_by_id(conn, caller.key_id)
+    assert account is not None
+    assert key is not None
+    return {
+        "object": "account",
+        "id": account.id,
+        "name": account.name,
+        "mode": caller.mode,
+        "currency": "usd",
+        "balance": format_usd(balance.available_micros),
+        "held": format_usd(balance.held_micros),
+        "balance_micros": balance.available_micros,
+        "held_micros": balance.held_micros,
+        "webhook_secret": account.webhook_secret,
+        "limits": {
+            "rate_limit_per_minute": account.rate_limit_per_minute or svc.settings.rate_limit_per_minute,
+            "key_spend_cap_daily": format_usd(key.spend_cap_daily_micros)
+            if key.spend_cap_daily_micros is not None
+            else None,
+            "key_spend_cap_total": format_usd(key.spend_cap_total_micros)
+            if key.spend_cap_total_micros is not None
+            else None,
+            "key_spent_total": format_usd(key.spent_total_micros),
+        },
+        "key": {"id": key.id, "prefix": key.prefix, "mode": key.mode},
+    }
+
+
+@router.get("/account/ledger", tags=["billing"], summary="Ledger entries, newest first, paged")
+async def get_ledger(
+    caller: Caller,
+    svc: Svc,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    job_id: str | None = None,
+) -> dict[str, Any]:
+    async with svc.db.read() as conn:
+        entries = await ledger_store.entries(
+            conn, caller.account_id, caller.mode, limit=limit + 1, before_id=before, job_id=job_id
+        )
+    page = entries[:limit]
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "amount": format_usd(e.amount_micros),
+                "held_change": format_usd(e.held_delta_micros),
+                "amount_micros": e.amount_micros,
+                "held_change_micros": e.held_delta_micros,
+                "job_id": e.job_id,
+                "key_id": e.key_id,
+                "memo": e.memo,
+                "created_at": e.created_at.isoformat(),
+            }
+            for e in page
+        ],
+        "has_more": len(entries) > limit,
+        "next_before": page[-1].id if len(entries) > limit else None,
+    }

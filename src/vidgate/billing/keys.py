@@ -1,0 +1,46 @@
+"""API key material: random secrets, shown once, stored as SHA-256 hashes.
+
+A key looks like ``vg_test_<43 url-safe chars>`` (or ``vg_live_...``): 256 bits of
+randomness, so a plain SHA-256 is a safe one-way store (no password stretching
+needed), and lookup by hash is an index probe. Dialects whose clients expect their
+own key prefix (Thalam ``tl-``, Kyma ``ky-``, Apiframe ``afk_``) accept the vidgate
+key behind that prefix: ``strip_dialect_prefix`` removes it before hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Literal
+
+KEY_PREFIXES = {"live": "vg_live_", "test": "vg_test_"}
+
+
+def generate_key(mode: Literal["live", "test"]) -> str:
+    return KEY_PREFIXES[mode] + secrets.token_urlsafe(32)
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def display_prefix(secret: str) -> str:
+    """What listings show of a key: its kind and first characters."""
+    return secret[:12]
+
+
+def same_hash(a: str, b: str) -> bool:
+    """Constant-time comparison of two hex digests."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def looks_like_key(secret: str) -> bool:
+    return any(secret.startswith(p) for p in KEY_PREFIXES.values()) and len(secret) < 200
+
+
+def strip_dialect_prefix(secret: str, prefix: str) -> str | None:
+    """``tl-vg_test_...`` -> ``vg_test_...``; None when the prefix is missing."""
+    if not secret.startswith(prefix):
+        return None
+    return secret[len(prefix) :]

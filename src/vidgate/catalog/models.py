@@ -1,0 +1,126 @@
+"""What can be ordered: the schema of one catalog entry and its price rule.
+
+Catalog entries are data (TOML files in ``vidgate/catalog/data``), validated into
+these models at load. Every dialect namespace (thalam, venice, minimax, apiframe,
+kyma, plus ``native`` for operator additions) has its own model names; ``id`` is the
+unique native id (the name itself unless two namespaces share a name).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Mode = Literal["t2v", "i2v", "motion_control", "reference"]
+Requirement = Literal["none", "optional", "required"]
+AudioSupport = Literal["none", "optional", "always"]
+
+
+class PriceRule(BaseModel):
+    """How a job's price follows from its inputs.
+
+    * ``flat``: ``amount`` per job.
+    * ``per_clip``: ``amount`` for a clip of ``base_seconds``, scaled linearly by
+      duration (capped at ``max_seconds``), as Thalam sells.
+    * ``per_second``: ``amount`` per second of duration, as Kyma sells.
+
+    ``variants`` replace ``amount`` for a variant key built from ``variant_by``:
+    each input's value (``duration`` as ``"8"``, ``audio`` as ``"audio"``/``"silent"``,
+    ``resolution``, ``aspect_ratio`` or any option name such as ``mode``) joined by
+    ``"+"``, e.g. ``"pro+audio"`` or ``"8+silent"``.
+
+    ``unit`` is ``usd`` or ``credit``; credits are turned into USD with the configured
+    credit value (Apiframe sells credits).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: Literal["flat", "per_clip", "per_second"]
+    amount: Decimal | None = None
+    base_seconds: int = 5
+    max_seconds: int | None = None
+    variant_by: tuple[str, ...] = ()
+    variants: dict[str, Decimal] = Field(default_factory=dict)
+    unit: Literal["usd", "credit"] = "usd"
+    source: Literal["seed", "inferred", "operator"] = "seed"
+
+    @model_validator(mode="after")
+    def _has_a_price(self) -> PriceRule:
+        if self.amount is None and not self.variants:
+            raise ValueError("a price rule needs an amount or variants")
+        return self
+
+
+class RouteSpec(BaseModel):
+    """One upstream that can serve the model, in preference order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str
+    model: str
+    image_model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSpec(BaseModel):
+    """One orderable (or listed-but-unavailable) video model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    namespace: str
+    label: str
+    vendor: str
+    description: str = ""
+    modes: tuple[Mode, ...] = ("t2v",)
+
+    durations: tuple[int, ...]
+    default_duration: int
+    resolutions: tuple[str, ...] = ()
+    default_resolution: str | None = None
+    aspect_ratios: tuple[str, ...] = ()
+    default_aspect_ratio: str | None = None
+    # Extra constraints keyed by resolution, e.g. {"1080p": [6]} (Hailuo: 1080p is 6 s only).
+    durations_by_resolution: dict[str, tuple[int, ...]] = Field(default_factory=dict)
+
+    prompt_max: int = 2500
+    prompt_required: bool = True
+    image: Requirement = "none"
+    last_frame: bool = False
+    reference_images_max: int = 0
+    audio: AudioSupport = "none"
+    default_audio: bool = False
+    negative_prompt: bool = False
+    # Enumerated extra options, e.g. {"mode": ["standard", "pro"]}, with defaults.
+    options: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    option_defaults: dict[str, str] = Field(default_factory=dict)
+    outputs: int = 1
+
+    price: PriceRule | None = None
+    orderable: bool = True
+    unavailable_reason: str | None = None
+    routes: tuple[RouteSpec, ...] = ()
+    timeout_s: int | None = None
+    # Facts only one dialect needs (Venice model_type, Apiframe family block...).
+    dialect: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        if self.default_duration not in self.durations:
+            raise ValueError(f"{self.id}: default_duration not in durations")
+        if self.default_resolution and self.default_resolution not in self.resolutions:
+            raise ValueError(f"{self.id}: default_resolution not in resolutions")
+        if self.default_aspect_ratio and self.default_aspect_ratio not in self.aspect_ratios:
+            raise ValueError(f"{self.id}: default_aspect_ratio not in aspect_ratios")
+        if self.orderable and self.price is None:
+            raise ValueError(f"{self.id}: an orderable model needs a price")
+        if not self.orderable and not self.unavailable_reason:
+            raise ValueError(f"{self.id}: say why it is not orderable")
+        return self
+
+    @property
+    def requires_image(self) -> bool:
+        return self.image == "required"

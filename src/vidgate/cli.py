@@ -1,0 +1,350 @@
+"""The ``vidgate`` command: serve, worker, keys, accounts, models, generate, fake-upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vidgate.config import Settings
+
+app = typer.Typer(no_args_is_help=True, help="vidgate: a self-hosted gateway for AI video generation.")
+keys_app = typer.Typer(no_args_is_help=True, help="Issue and revoke API keys.")
+accounts_app = typer.Typer(no_args_is_help=True, help="Accounts and their balances.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(accounts_app, name="accounts")
+console = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (env VIDGATE_DATA_DIR).")]
+
+
+def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+def _usd(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{text!r} is not an amount in USD") from None
+    if value < 0:
+        raise typer.BadParameter("amounts are positive")
+    return value
+
+
+# ------------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API only; run `vidgate worker` elsewhere.")
+    ] = False,
+) -> None:
+    """Start the gateway: API, worker and playground in one process."""
+    import uvicorn
+
+    from vidgate.api.app import create_app
+    from vidgate.bootstrap import first_run
+
+    settings = _settings(data_dir)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    demo = asyncio.run(first_run(settings))
+    base = settings.public_url or f"http://{host}:{port}"
+    print(
+        f"vidgate {'API' if no_worker else 'API + worker'} on {base}  (data in {settings.data_dir.resolve()})"
+    )
+    print(f"  playground: {base}/    docs: {base}/docs    OpenAI base_url: {base}/v1")
+    if demo:
+        print(f"  demo account {demo.account_name!r}, test-mode key (test credit only):")
+        print(f"  {demo.secret}", flush=True)
+    uvicorn.run(create_app(settings, run_worker=not no_worker), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Run a worker process (no HTTP): leases due jobs and drives them to the end."""
+    from vidgate.api.app import build_services, close_services
+
+    settings = _settings(data_dir)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def main() -> None:
+        svc = await build_services(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        print(f"vidgate worker {svc.worker.owner} running", flush=True)
+        try:
+            await svc.worker.run(stop)
+        finally:
+            await close_services(svc)
+
+    asyncio.run(main())
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Bring the database schema up to date (serve and worker also do this at start)."""
+    from vidgate.store.engine import Database
+    from vidgate.store.migrate import migrate as run_migrations
+
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def main() -> None:
+        db = Database(settings.resolved_database_url)
+        await run_migrations(db)
+        await db.dispose()
+
+    asyncio.run(main())
+    print("schema is up to date")
+
+
+# -------------------------------------------------------------- keys/accounts
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option(help="Account name (created if new).")],
+    credit: Annotated[
+        str | None, typer.Option(help="Add this much USD to the key's balance (test or live).")
+    ] = None,
+    test: Annotated[
+        bool, typer.Option("--test", help="A test-mode key: every job runs on the simulator.")
+    ] = False,
+    rate_limit: Annotated[
+        int | None, typer.Option("--rate-limit", help="Requests per minute for the account.")
+    ] = None,
+    daily_cap: Annotated[str | None, typer.Option("--daily-cap", help="Spend cap per UTC day, USD.")] = None,
+    total_cap: Annotated[str | None, typer.Option("--total-cap", help="Total spend cap, USD.")] = None,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Issue an API key. The secret is printed once, alone on the last line."""
+    from vidgate.bootstrap import create_key
+
+    settings = _settings(data_dir)
+    issued = asyncio.run(
+        create_key(
+            settings,
+            account=account,
+            mode="test" if test else "live",
+            name=name,
+            credit=_usd(credit) if credit else None,
+            rate_limit=rate_limit,
+            daily_cap=_usd(daily_cap) if daily_cap else None,
+            total_cap=_usd(total_cap) if total_cap else None,
+        )
+    )
+    print(f"{issued.mode} key {issued.id} for account {issued.account_name!r} ({issued.account_id})")
+    print(issued.secret)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, data_dir: DataDir = None) -> None:
+    """Revoke a key by id (``key_...``); it stops working at once."""
+    from vidgate.bootstrap import revoke
+
+    asyncio.run(revoke(_settings(data_dir), key_id))
+    print(f"revoked {key_id}")
+
+
+@accounts_app.command("topup")
+def accounts_topup(
+    account: Annotated[str, typer.Option(help="Account name.")],
+    amount: Annotated[str, typer.Option(help="USD to add.")],
+    test: Annotated[
+        bool, typer.Option("--test", help="Top up the test balance instead of the live one.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Add money to an account's live (or test) balance."""
+    from vidgate.bootstrap import topup
+
+    balance = asyncio.run(
+        topup(
+            _settings(data_dir),
+            account=account,
+            amount=_usd(amount),
+            mode="test" if test else "live",
+        )
+    )
+    print(f"{account}: {'test' if test else 'live'} balance is now ${balance}")
+
+
+@accounts_app.command("show")
+def accounts_show(account: str, data_dir: DataDir = None) -> None:
+    """Balances of an account (both modes) and its keys."""
+    from vidgate.bootstrap import describe
+
+    for line in asyncio.run(describe(_settings(data_dir), account)):
+        print(line)
+
+
+# ------------------------------------------------------------------ catalog
+
+
+@app.command()
+def models(
+    namespace: Annotated[str | None, typer.Option(help="Only this dialect's models.")] = None,
+) -> None:
+    """The model catalog: ids, durations, resolutions, prices and routes."""
+    from vidgate.catalog.loader import load_catalog
+
+    settings = _settings()
+    catalog = load_catalog(settings.catalog)
+    table = Table(title="vidgate model catalog")
+    for column in ("id", "namespace", "modes", "durations (s)", "resolutions", "price", "routes"):
+        table.add_column(column, overflow="fold")
+    for spec in catalog.in_namespace(namespace) if namespace else catalog.all():
+        durations = spec.durations
+        shown = f"{durations[0]}-{durations[-1]}" if len(durations) > 4 else ",".join(map(str, durations))
+        price = "not orderable" if not spec.orderable else _price_text(spec)
+        table.add_row(
+            spec.id,
+            spec.namespace,
+            "/".join(spec.modes),
+            shown,
+            ",".join(spec.resolutions) or "-",
+            price,
+            ",".join(r.provider for r in spec.routes) or "-",
+        )
+    Console(width=200).print(table)
+
+
+def _price_text(spec: Any) -> str:
+    rule = spec.price
+    unit = "credits" if rule.unit == "credit" else "$"
+    amount = rule.amount if rule.amount is not None else f"{len(rule.variants)} variants"
+    return {
+        "flat": f"{unit}{amount}/job",
+        "per_clip": f"{unit}{amount}/{rule.base_seconds}s",
+        "per_second": f"{unit}{amount}/s",
+    }[rule.rule]
+
+
+# ----------------------------------------------------------------- generate
+
+
+@app.command()
+def generate(
+    model: Annotated[str, typer.Option(help="Catalog model id.")],
+    prompt: Annotated[str, typer.Option(help="What to generate.")],
+    duration: Annotated[int | None, typer.Option(help="Seconds.")] = None,
+    resolution: Annotated[str | None, typer.Option(help="e.g. 720p")] = None,
+    aspect_ratio: Annotated[str | None, typer.Option("--aspect-ratio", help="e.g. 16:9")] = None,
+    image_url: Annotated[str | None, typer.Option("--image-url", help="First frame (i2v models).")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to save the MP4.")] = Path("out.mp4"),
+) -> None:
+    """Generate one video through a running gateway (VIDGATE_API_KEY, VIDGATE_BASE_URL)."""
+    from vidgate.client import Client, ClientError
+
+    key = os.environ.get("VIDGATE_API_KEY")
+    if not key:
+        console.print("[red]set VIDGATE_API_KEY to your key[/red]")
+        raise typer.Exit(2)
+    base = os.environ.get("VIDGATE_BASE_URL", "http://127.0.0.1:8000")
+    try:
+        with Client(base, key) as client:
+            _generate(
+                client,
+                output,
+                model=model,
+                prompt=prompt,
+                duration=duration,
+                resolution=resolution,
+                aspect_ratio=aspect_ratio,
+                image_url=image_url,
+            )
+    except ClientError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _generate(client: Any, output: Path, **fields: Any) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    video = client.create(**{k: v for k, v in fields.items() if v is not None})
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"{video['id']} queued", total=100)
+        while video["status"] in ("queued", "in_progress"):
+            time.sleep(max(0.2, client.last_poll_after_s))
+            video = client.retrieve(video["id"])
+            progress.update(
+                task,
+                completed=video["progress"],
+                description=f"{video['id']} {video['vidgate_status']}",
+            )
+        progress.update(task, completed=100 if video["status"] == "completed" else video["progress"])
+    if video["status"] != "completed":
+        error = video.get("error") or {}
+        console.print(f"[red]{video['vidgate_status']}: {error.get('message', 'no reason given')}[/red]")
+        console.print(f"refunded ${video['cost']['refunded']}")
+        raise typer.Exit(1)
+    size = client.download(video["id"], output)
+    console.print(f"saved {output} ({size} bytes, charged ${video['cost']['charged']})")
+
+
+# ------------------------------------------------------------ fake upstream
+
+
+@app.command("fake-upstream")
+def fake_upstream(
+    name: Annotated[str, typer.Argument(help="Provider protocol: fal, replicate, kling, ...")],
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
+    api_key: Annotated[str, typer.Option("--api-key", help="The key the fake accepts.")] = "test-key",
+    latency: Annotated[float, typer.Option(help="Seconds from submit to done.")] = 2.0,
+) -> None:
+    """Serve a fake upstream that speaks NAME's real protocol (for tests and benchmarks)."""
+    import uvicorn
+
+    from vidgate.testing.fake import FakeScript
+    from vidgate.testing.fakes import FAKES, fake_class
+
+    if name not in FAKES:
+        console.print(f"[red]unknown provider {name!r}; one of: {', '.join(sorted(FAKES))}[/red]")
+        raise typer.Exit(2)
+    fake = fake_class(name)(api_key=api_key, script=FakeScript(latency_s=latency))
+    fake.base_url = f"http://127.0.0.1:{port}"
+    print(
+        f"fake {name} upstream on {fake.base_url} (key {api_key!r}); script it via POST /__fake__/script",
+        flush=True,
+    )
+    uvicorn.run(fake.app(), host="127.0.0.1", port=port, log_level="warning")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

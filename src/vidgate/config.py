@@ -1,0 +1,82 @@
+"""Settings, from the environment (``VIDGATE_*``) and command-line overrides.
+
+One ``Settings`` object is built at start-up and passed down; nothing else reads
+the environment (provider credentials included: see ``provider_settings``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDGATE_", extra="ignore")
+
+    data_dir: Path = Path("./vidgate-data")
+    database_url: str | None = None  # default: sqlite+aiosqlite in data_dir
+    storage_url: str = ""  # default: the local folder data_dir/media; s3://bucket/prefix for S3
+    public_url: str | None = None  # how the outside world reaches us (signed URLs, callbacks)
+    redis_url: str | None = None
+    catalog: Path | None = None  # an operator's TOML that adds or overrides models
+    secret_key: str | None = None  # signs media URLs; default: generated once in data_dir
+    admin_token: str | None = None
+
+    job_timeout_s: int = 600
+    simulator_latency_s: float = 4.0
+    rate_limit_per_minute: int = 60
+    retention_days: int = 7
+    signed_url_ttl_s: int = 24 * 3600
+    max_body_bytes: int = 25 * 1024 * 1024
+    max_output_bytes: int = 2 * 1024 * 1024 * 1024
+    upstream_timeout_s: float = 30.0
+    apiframe_credit_usd: Decimal = Decimal("0.01")
+
+    worker_concurrency: int = 16
+    worker_poll_interval_s: float = 0.5
+    lease_s: float = 60.0
+
+    demo_credit_usd: Decimal = Decimal("25")
+    log_level: str = "info"
+    url_allowlist: str = ""  # comma-separated hosts and CIDRs the SSRF guard lets through
+
+    extra: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'vidgate.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def signing_secret(self) -> bytes:
+        """The media-URL signing secret: configured, or made once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip().encode()
+
+
+def provider_settings(name: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Every ``VIDGATE_<NAME>_*`` variable for one provider, keys lower-cased without prefix.
+
+    ``provider_settings("kling")`` -> ``{"api_key": ..., "secret_key": ..., "base_url": ...}``.
+    """
+    source = os.environ if env is None else env
+    prefix = f"VIDGATE_{name.upper()}_"
+    return {
+        key[len(prefix) :].lower(): value for key, value in source.items() if key.startswith(prefix) and value
+    }

@@ -1,0 +1,114 @@
+"""The read model of a job and of the caller, as every dialect sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from vidgate.jobs.request import GenerationRequest
+from vidgate.jobs.states import JobStatus
+
+KeyMode = Literal["live", "test"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the account and the key they authenticated with."""
+
+    account_id: str
+    account_name: str
+    key_id: str
+    mode: KeyMode
+    rate_limit_per_minute: int | None = None
+    secret_hash: str = ""  # sha-256 of the key (Apiframe signs webhooks with it)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What we re-hosted for a succeeded job."""
+
+    video_key: str
+    thumbnail_key: str | None
+    duration_s: float
+    width: int
+    height: int
+    codec: str
+    bytes: int
+    extra_video_keys: tuple[str, ...] = ()  # models with several outputs (midjourney-video)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "video": self.video_key,
+            "thumbnail": self.thumbnail_key,
+            "duration_s": self.duration_s,
+            "width": self.width,
+            "height": self.height,
+            "codec": self.codec,
+            "bytes": self.bytes,
+            "extra_videos": list(self.extra_video_keys),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MediaInfo:
+        return cls(
+            video_key=data["video"],
+            thumbnail_key=data.get("thumbnail"),
+            duration_s=float(data["duration_s"]),
+            width=int(data["width"]),
+            height=int(data["height"]),
+            codec=str(data["codec"]),
+            bytes=int(data["bytes"]),
+            extra_video_keys=tuple(data.get("extra_videos") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    account_id: str
+    key_id: str
+    mode: KeyMode
+    dialect: str
+    model: str
+    status: JobStatus
+    progress: int
+    request: GenerationRequest
+    metadata: dict[str, str]
+    estimated_micros: int
+    held_micros: int
+    charged_micros: int | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    deadline_at: datetime
+    error_code: str | None = None
+    error_message: str | None = None
+    media: MediaInfo | None = None
+    media_expires_at: datetime | None = None
+    media_deleted_at: datetime | None = None
+    deleted_at: datetime | None = None
+    remixed_from: str | None = None
+    webhook_url: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    upstream_id: str | None = None
+    upstream_request_id: str | None = None
+    upstream_state: dict[str, Any] = field(default_factory=dict)
+    upstream_status: str | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    route_index: int = 0
+    attempts: int = 0
+    eta_s: float | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+    @property
+    def refunded_micros(self) -> int:
+        """What went back to the balance (all of the hold on failure, the rest on success)."""
+        if not self.terminal:
+            return 0
+        return self.held_micros - (self.charged_micros or 0)

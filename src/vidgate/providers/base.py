@@ -1,0 +1,229 @@
+"""The contract between the worker and an upstream video API.
+
+A provider module knows its upstream's wire protocol and nothing else. It is
+handed its credentials, base URL and ``httpx.AsyncClient`` (``ProviderContext``);
+it never reads the environment or a global client. The worker is the only caller.
+
+Error tree (every upstream failure surfaces as exactly one of these)::
+
+    UpstreamError                     retryable=False unless stated
+    ├── UpstreamRejected              400-class: bad input or content policy; reason shown to the client
+    │   └── UpstreamContentPolicy     the upstream refused the content (422 where a dialect has it)
+    ├── UpstreamAuthError             the operator's upstream credentials are wrong (never the client's fault)
+    ├── UpstreamRateLimited           429; retryable; may carry retry_after_s
+    ├── UpstreamUnavailable           5xx, connection refused or reset; retryable
+    ├── UpstreamTimeout               the upstream did not answer in time; retryable
+    ├── UpstreamProtocolError         a shape we do not understand (-> 502 with the upstream request id)
+    └── UpstreamOutputExpired         the output URL is gone before we could fetch it
+
+Unknown upstream status words are never guessed: an adapter reports them as
+``running`` (and logs them) until the job's deadline expires it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import httpx
+
+from vidgate.jobs.request import GenerationRequest
+
+JSON = dict[str, Any]
+
+
+class Capability(enum.Enum):
+    """What an adapter can do beyond submit and poll. Declared as data."""
+
+    CANCEL = "cancel"
+    CALLBACK = "callback"  # the upstream can call us back when the job changes
+    SIGNED_CALLBACK = "signed_callback"  # ... and signs those calls, so they can be trusted
+    IMAGE_INPUT = "image_input"
+    LAST_FRAME = "last_frame"
+    AUDIO = "audio"
+    NEGATIVE_PROMPT = "negative_prompt"
+    SEED = "seed"
+
+
+# ---------------------------------------------------------------------- errors
+
+
+class UpstreamError(Exception):
+    """An upstream call failed. ``retryable`` says whether another try may work."""
+
+    retryable: bool = False
+    code: str = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.request_id = request_id
+        self.retry_after_s = retry_after_s
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the request as invalid; resending it will not help."""
+
+    code = "upstream_rejected"
+
+
+class UpstreamContentPolicy(UpstreamRejected):
+    """The upstream refused the prompt or the media on content-policy grounds."""
+
+    code = "content_policy_violation"
+
+
+class UpstreamAuthError(UpstreamError):
+    """The gateway's credentials for this upstream were refused."""
+
+    code = "upstream_auth_error"
+
+
+class UpstreamRateLimited(UpstreamError):
+    """The upstream asked us to slow down."""
+
+    retryable = True
+    code = "upstream_rate_limited"
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The upstream is down or overloaded (5xx, connection refused)."""
+
+    retryable = True
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not answer within our time limit."""
+
+    retryable = True
+    code = "upstream_timeout"
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The upstream answered with a shape we do not understand."""
+
+    code = "upstream_protocol_error"
+
+
+class UpstreamOutputExpired(UpstreamError):
+    """The upstream's output is no longer downloadable."""
+
+    code = "upstream_output_expired"
+
+
+# ---------------------------------------------------------------- value types
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way to serve a catalog model: which provider, which upstream model, how to map."""
+
+    provider: str
+    model: str
+    # Upstream model to use instead when the request carries an image (i2v variant).
+    image_model: str | None = None
+    # Fixed fields merged into the upstream request body (catalog data, not code).
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRef:
+    """What we keep to find a job upstream again. ``state`` must be JSON-serialisable."""
+
+    id: str
+    request_id: str | None = None
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamOutput:
+    """One finished output file, and how to download it."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    kind: Literal["video", "thumbnail"] = "video"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamStatus:
+    """A normalised answer to "how is that job doing?"."""
+
+    state: Literal["queued", "running", "succeeded", "failed", "canceled"]
+    progress: int | None = None  # 0..100 when the upstream says
+    eta_s: float | None = None  # seconds until done, when the upstream hints
+    queue_position: int | None = None
+    outputs: tuple[UpstreamOutput, ...] = ()
+    error: UpstreamError | None = None  # set when state == "failed"
+    raw_status: str | None = None  # the upstream's own word, for logs and the job record
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in ("succeeded", "failed", "canceled")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """Everything an adapter may use. Built by the registry from configuration."""
+
+    http: httpx.AsyncClient
+    api_key: str | None
+    base_url: str
+    # Provider-specific extra settings (e.g. Kling's secret key, ComfyUI's workflow).
+    options: Mapping[str, str] = field(default_factory=dict)
+    # Where the upstream may call us back (None when VIDGATE_PUBLIC_URL is not set).
+    callback_url: str | None = None
+    # Per-call timeout for submit/poll/cancel, in seconds.
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """An inbound HTTP call from an upstream, as raw as we received it."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResult:
+    """What a callback told us: which upstream job, and whether it is trustworthy."""
+
+    upstream_id: str
+    verified: bool
+    status: UpstreamStatus | None = None  # only honoured when verified
+
+
+@runtime_checkable
+class ProviderAdapter(Protocol):
+    """One upstream API. Small and typed, shaped like an httpx transport."""
+
+    name: str
+    capabilities: frozenset[Capability]
+
+    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+        """Start a job upstream. Raises an ``UpstreamError`` subclass on failure."""
+
+    async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
+        """Ask how the job is doing. Raises an ``UpstreamError`` subclass on failure."""
+
+    async def cancel(self, ref: UpstreamRef) -> None:
+        """Cancel upstream; only called when ``Capability.CANCEL`` is declared."""
+
+    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
+        """Read an upstream callback; None when it is not one of ours."""
+
+    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
+        """Yield the bytes of one output, in chunks, never the whole file at once."""

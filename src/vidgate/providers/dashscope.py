@@ -1,0 +1,273 @@
+"""Alibaba Cloud Model Studio / DashScope adapter for the Wan video models.
+
+Wire facts (specs/upstream-protocols.md §9, dashscope SDK and Alibaba's API reference):
+
+- ``Authorization: Bearer <key>`` and ``X-DashScope-Async: enable`` (video is async only).
+  The model, endpoint (region) and key must belong to the same region.
+- ``POST /api/v1/services/aigc/video-generation/video-synthesis`` for text-, image- and
+  reference-to-video; ``.../aigc/image2video/video-synthesis`` for first+last-frame
+  models (name contains ``kf2v``). Body ``{"model", "input": {...}, "parameters": {...}}``.
+- Text-to-video sizes are ``parameters.size`` as ``W*H`` (``1280*720``); image models take
+  ``input.img_url`` (kf2v: ``first_frame_url`` / ``last_frame_url``) and
+  ``parameters.resolution`` as ``480P|720P|1080P``; ``duration`` and ``seed`` are integers.
+- The answer is ``{"output": {"task_id", "task_status"}, "request_id"}``.
+- ``GET /api/v1/tasks/{task_id}``: ``task_status`` is ``PENDING | RUNNING | SUCCEEDED |
+  FAILED | CANCELED | UNKNOWN`` (UNKNOWN: the task expired or does not exist);
+  ``output.video_url`` lives 24 h; a failure carries ``output.code`` / ``output.message``.
+- ``POST /api/v1/tasks/{task_id}/cancel`` works on PENDING tasks only.
+- Errors: ``{"request_id", "code", "message"}``; ``DataInspectionFailed`` is a content
+  refusal, ``Throttling*`` a rate limit, ``InvalidApiKey`` / ``AccessDenied`` /
+  ``Arrearage`` are the operator's problem.
+
+No callbacks exist in this HTTP API, so this adapter only polls.
+UNCONFIRMED: ``parameters.audio`` (wan2.5+ automatic audio switch).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Literal
+
+from vidgate.jobs.request import GenerationRequest
+from vidgate.providers.base import (
+    JSON,
+    CallbackRequest,
+    CallbackResult,
+    Capability,
+    ProviderContext,
+    Route,
+    UpstreamAuthError,
+    UpstreamContentPolicy,
+    UpstreamError,
+    UpstreamOutput,
+    UpstreamOutputExpired,
+    UpstreamProtocolError,
+    UpstreamRateLimited,
+    UpstreamRef,
+    UpstreamRejected,
+    UpstreamStatus,
+)
+from vidgate.providers.http import dig, expect_dict, request_json, stream_http_output
+
+log = logging.getLogger(__name__)
+
+VIDEO_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
+KF2V_PATH = "/api/v1/services/aigc/image2video/video-synthesis"
+
+State = Literal["queued", "running", "succeeded", "failed", "canceled"]
+_STATES: Mapping[str, State] = {
+    "PENDING": "queued",
+    "RUNNING": "running",
+    "SUCCEEDED": "succeeded",
+    "FAILED": "failed",
+    "CANCELED": "canceled",
+}
+
+# (resolution, aspect ratio) -> text-to-video ``size`` in DashScope's ``W*H`` form.
+_SIZES: Mapping[tuple[str, str], str] = {
+    ("480p", "16:9"): "832*480",
+    ("480p", "9:16"): "480*832",
+    ("480p", "1:1"): "624*624",
+    ("720p", "16:9"): "1280*720",
+    ("720p", "9:16"): "720*1280",
+    ("720p", "1:1"): "960*960",
+    ("720p", "4:3"): "1088*832",
+    ("720p", "3:4"): "832*1088",
+    ("1080p", "16:9"): "1920*1080",
+    ("1080p", "9:16"): "1080*1920",
+    ("1080p", "1:1"): "1440*1440",
+    ("1080p", "4:3"): "1632*1248",
+    ("1080p", "3:4"): "1248*1632",
+}
+
+
+def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``extra`` into ``into`` recursively (objects merge, everything else replaces)."""
+    for key, value in extra.items():
+        current = into.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            _merge(current, value)
+        else:
+            into[key] = copy.deepcopy(value)
+    return into
+
+
+def wan_size(resolution: str | None, aspect_ratio: str | None) -> str | None:
+    """The ``W*H`` size for a text-to-video request, or None when there is no match."""
+    return _SIZES.get(((resolution or "720p").lower(), aspect_ratio or "16:9"))
+
+
+def error_for_code(
+    code: str | None, message: str, *, status: int | None = None, request_id: str | None = None
+) -> UpstreamError | None:
+    """The error a DashScope ``code`` means, or None when the code says nothing special."""
+    kwargs: dict[str, Any] = {"status_code": status, "request_id": request_id}
+    if not code:
+        return None
+    if code.startswith("DataInspection"):
+        return UpstreamContentPolicy(message, **kwargs)
+    if code.startswith("Throttling"):
+        return UpstreamRateLimited(message, **kwargs)
+    if code in ("InvalidApiKey", "Arrearage") or code.startswith("AccessDenied"):
+        return UpstreamAuthError(message, **kwargs)
+    return None
+
+
+def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError | None:
+    if not isinstance(body, dict) or status == 429 or status >= 500:
+        return None  # the default mapping keeps Retry-After
+    code, text = body.get("code"), body.get("message")
+    code = code if isinstance(code, str) else None
+    rid = body.get("request_id") if isinstance(body.get("request_id"), str) else request_id
+    message = f"{code}: {text}" if code and isinstance(text, str) else (code or f"HTTP {status}")
+    specific = error_for_code(code, message, status=status, request_id=rid)
+    if specific is not None:
+        return specific
+    if status not in (401, 403, 408):
+        return UpstreamRejected(message, status_code=status, request_id=rid)
+    return None
+
+
+class DashscopeAdapter:
+    """DashScope's async tasks for Wan: submit, poll ``/api/v1/tasks/{id}``, cancel."""
+
+    name = "dashscope"
+    capabilities = frozenset(
+        {
+            Capability.CANCEL,
+            Capability.IMAGE_INPUT,
+            Capability.LAST_FRAME,
+            Capability.AUDIO,
+            Capability.NEGATIVE_PROMPT,
+            Capability.SEED,
+        }
+    )
+
+    def __init__(self, ctx: ProviderContext) -> None:
+        self._ctx = ctx
+        self._base = ctx.base_url.rstrip("/")
+
+    def _headers(self, *, submit: bool = False) -> dict[str, str]:
+        headers = {"X-DashScope-Async": "enable"} if submit else {}
+        if self._ctx.api_key:
+            headers["Authorization"] = f"Bearer {self._ctx.api_key}"
+        return headers
+
+    def build_body(self, req: GenerationRequest, route: Route) -> tuple[str, JSON]:
+        """The endpoint path and body for ``req`` (pure; no I/O)."""
+        first, last = req.first_frame, req.last_frame
+        model = route.image_model if first and route.image_model else route.model
+        kf2v = "kf2v" in model
+        inputs: JSON = {}
+        if req.prompt:
+            inputs["prompt"] = req.prompt
+        if req.negative_prompt:
+            inputs["negative_prompt"] = req.negative_prompt
+        parameters: JSON = {}
+        if kf2v:
+            if first:
+                inputs["first_frame_url"] = first
+            if last:
+                inputs["last_frame_url"] = last
+        elif first:
+            inputs["img_url"] = first
+        if req.reference_images:
+            log.info("dashscope: reference images are not mapped; leaving them out")
+        if kf2v or first:
+            if req.resolution:
+                parameters["resolution"] = req.resolution.upper()
+        elif req.resolution or req.aspect_ratio:
+            if size := wan_size(req.resolution, req.aspect_ratio):
+                parameters["size"] = size
+            else:
+                log.info("dashscope: no size for %s %s", req.resolution, req.aspect_ratio)
+        if req.duration_s is not None:
+            parameters["duration"] = req.duration_s
+        if req.seed is not None:
+            parameters["seed"] = req.seed
+        if req.audio is not None:
+            parameters["audio"] = req.audio
+        body: JSON = {"model": model, "input": inputs, "parameters": parameters}
+        _merge(body, route.params)
+        _merge(body, req.provider_options)
+        return (KF2V_PATH if kf2v else VIDEO_PATH), body
+
+    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+        path, body = self.build_body(req, route)
+        data, _ = await request_json(
+            self._ctx,
+            "POST",
+            self._base + path,
+            json_body=body,
+            headers=self._headers(submit=True),
+            classify=_classify,
+        )
+        answer = expect_dict(data)
+        request_id = answer.get("request_id") if isinstance(answer.get("request_id"), str) else None
+        task_id = dig(answer, "output", "task_id")
+        if not isinstance(task_id, str) or not task_id:
+            raise UpstreamProtocolError("dashscope answered without output.task_id", request_id=request_id)
+        return UpstreamRef(id=task_id, request_id=request_id)
+
+    async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
+        data, _ = await request_json(
+            self._ctx,
+            "GET",
+            f"{self._base}/api/v1/tasks/{ref.id}",
+            headers=self._headers(),
+            classify=_classify,
+        )
+        return status_of(expect_dict(data))
+
+    async def cancel(self, ref: UpstreamRef) -> None:
+        """Cancel a PENDING task; a task already running cannot be stopped (logged)."""
+        try:
+            await request_json(
+                self._ctx,
+                "POST",
+                f"{self._base}/api/v1/tasks/{ref.id}/cancel",
+                headers=self._headers(),
+                classify=_classify,
+                allow_empty=True,
+            )
+        except UpstreamRejected as exc:
+            log.info("dashscope: task %s could not be canceled: %s", ref.id, exc.message)
+
+    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
+        return None  # DashScope's HTTP API has no callbacks
+
+    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
+        return stream_http_output(self._ctx, output)
+
+
+def status_of(answer: JSON) -> UpstreamStatus:
+    """Normalise one ``GET /api/v1/tasks/{id}`` answer."""
+    request_id = answer.get("request_id") if isinstance(answer.get("request_id"), str) else None
+    output = answer.get("output")
+    raw = dig(output, "task_status")
+    if not isinstance(output, dict) or not isinstance(raw, str):
+        raise UpstreamProtocolError("dashscope task has no output.task_status", request_id=request_id)
+    if raw == "UNKNOWN":
+        message = "DashScope no longer knows this task (UNKNOWN): it expired or never existed here"
+        error = UpstreamOutputExpired(message, request_id=request_id)
+        return UpstreamStatus(state="failed", error=error, raw_status=raw)
+    state = _STATES.get(raw)
+    if state is None:
+        log.warning("dashscope: unknown task_status %r; treating it as running", raw)
+        return UpstreamStatus(state="running", raw_status=raw)
+    if state == "succeeded":
+        url = output.get("video_url")
+        if not isinstance(url, str) or not url:
+            raise UpstreamProtocolError("dashscope task SUCCEEDED without video_url", request_id=request_id)
+        video = UpstreamOutput(url=url, content_type="video/mp4")
+        return UpstreamStatus(state="succeeded", progress=100, outputs=(video,), raw_status=raw)
+    if state == "failed":
+        code = output.get("code") if isinstance(output.get("code"), str) else None
+        text = output.get("message") if isinstance(output.get("message"), str) else None
+        message = f"{code}: {text}" if code and text else (text or code or "the task failed")
+        policy = bool(code and code.startswith("DataInspection"))
+        cls = UpstreamContentPolicy if policy else UpstreamRejected
+        return UpstreamStatus(state="failed", error=cls(message, request_id=request_id), raw_status=raw)
+    return UpstreamStatus(state=state, raw_status=raw)

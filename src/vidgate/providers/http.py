@@ -1,0 +1,199 @@
+"""HTTP plumbing every adapter shares: time limits, typed errors, streamed downloads.
+
+Adapters call ``request_json`` instead of touching ``httpx`` errors themselves, so a
+refused connection, a timeout, a 429 or a body that is not JSON always becomes the
+same typed ``UpstreamError`` whatever the provider. Provider-specific meaning of a
+4xx body (content policy, bad parameter) stays in the adapter, via ``classify``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import httpx
+
+from vidgate.providers.base import (
+    JSON,
+    ProviderContext,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamOutput,
+    UpstreamOutputExpired,
+    UpstreamProtocolError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "x-fal-request-id",
+    "cf-ray",
+    "x-upstream-request-id",
+)
+CHUNK = 256 * 1024
+
+# Optional hook: (status_code, parsed_body, request_id) -> an error, or None for the default.
+Classifier = Callable[[int, Any, str | None], UpstreamError | None]
+
+
+def request_id_of(response: httpx.Response) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        if value := response.headers.get(name):
+            return str(value)
+    return None
+
+
+def retry_after_of(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _message_of(body: Any, fallback: str) -> str:
+    """Find a human message in the usual places of an error body."""
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error", "msg", "title"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict):
+                return _message_of(value, fallback)
+            if isinstance(value, list) and value:
+                return _message_of(value[0], fallback) if isinstance(value[0], dict) else str(value[0])
+    if isinstance(body, str) and body:
+        return body[:500]
+    return fallback
+
+
+def error_for_status(
+    status: int, body: Any, request_id: str | None, retry_after: float | None = None
+) -> UpstreamError:
+    """The default mapping from an HTTP error status to the error tree."""
+    message = _message_of(body, f"upstream answered HTTP {status}")
+    kwargs: dict[str, Any] = {"status_code": status, "request_id": request_id}
+    if status == 429:
+        return UpstreamRateLimited(message, retry_after_s=retry_after, **kwargs)
+    if status in (401, 403):
+        return UpstreamAuthError(message, **kwargs)
+    if status == 408:
+        return UpstreamTimeout(message, **kwargs)
+    if status >= 500:
+        return UpstreamUnavailable(message, retry_after_s=retry_after, **kwargs)
+    return UpstreamRejected(message, **kwargs)
+
+
+async def request_json(
+    ctx: ProviderContext,
+    method: str,
+    url: str,
+    *,
+    json_body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+    files: Any = None,
+    data: Mapping[str, Any] | None = None,
+    classify: Classifier | None = None,
+    allow_empty: bool = False,
+) -> tuple[Any, httpx.Response]:
+    """Send one request and return ``(parsed JSON body, response)``.
+
+    Raises a typed ``UpstreamError`` for every failure: transport errors, timeouts,
+    non-2xx answers (through ``classify`` first, then the default mapping), and
+    2xx answers whose body is not JSON.
+    """
+    try:
+        response = await ctx.http.request(
+            method,
+            url,
+            json=json_body,
+            headers=dict(headers or {}),
+            params=dict(params) if params else None,
+            content=content,
+            files=files,
+            data=data,
+            timeout=ctx.timeout_s,
+        )
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(f"{method} timed out after {ctx.timeout_s:g}s") from exc
+    except httpx.TransportError as exc:
+        raise UpstreamUnavailable(f"could not reach the upstream: {type(exc).__name__}") from exc
+
+    request_id = request_id_of(response)
+    raw = response.content
+    body: Any
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode("utf-8", "replace")[:500]
+        if response.is_success:
+            raise UpstreamProtocolError(
+                "upstream answered with a body that is not JSON",
+                status_code=response.status_code,
+                request_id=request_id,
+            ) from None
+    if not response.is_success:
+        custom = classify(response.status_code, body, request_id) if classify else None
+        raise custom or error_for_status(response.status_code, body, request_id, retry_after_of(response))
+    if body is None and not allow_empty:
+        raise UpstreamProtocolError(
+            "upstream answered with an empty body",
+            status_code=response.status_code,
+            request_id=request_id,
+        )
+    return body, response
+
+
+def expect_dict(body: Any, request_id: str | None = None) -> JSON:
+    """Narrow a parsed body to a JSON object, or fail as a protocol error."""
+    if not isinstance(body, dict):
+        raise UpstreamProtocolError("expected a JSON object from the upstream", request_id=request_id)
+    return body
+
+
+def dig(body: Any, *path: str | int) -> Any:
+    """``body[p0][p1]...`` or None when any step is missing; never raises."""
+    node = body
+    for step in path:
+        if isinstance(step, int) and isinstance(node, list) and -len(node) <= step < len(node):
+            node = node[step]
+        elif isinstance(step, str) and isinstance(node, dict):
+            node = node.get(step)
+        else:
+            return None
+    return node
+
+
+async def stream_http_output(ctx: ProviderContext, output: UpstreamOutput) -> AsyncIterator[bytes]:
+    """Download one output URL in chunks. 403/404/410 mean the URL has expired."""
+    try:
+        async with ctx.http.stream(
+            "GET", output.url, headers=dict(output.headers), timeout=max(ctx.timeout_s, 60.0)
+        ) as response:
+            if response.status_code in (403, 404, 410):
+                raise UpstreamOutputExpired(
+                    f"output URL answered HTTP {response.status_code}",
+                    status_code=response.status_code,
+                    request_id=request_id_of(response),
+                )
+            if not response.is_success:
+                await response.aread()
+                raise error_for_status(response.status_code, response.text[:300], request_id_of(response))
+            async for chunk in response.aiter_bytes(CHUNK):
+                yield chunk
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout("download of the output timed out") from exc
+    except httpx.TransportError as exc:
+        raise UpstreamUnavailable(f"download failed: {type(exc).__name__}") from exc

@@ -1,0 +1,238 @@
+"""A fake BytePlus ModelArk / Volcengine Ark content-generation API (Seedance).
+
+Speaks the wire format of specs/upstream-protocols.md §10 under ``/api/v3``: Bearer
+auth, ``POST /contents/generations/tasks`` with a ``content`` array whose text item
+may carry prompt flags (``--resolution``, ``--ratio``, ``--duration``, ``--seed`` ...,
+checked against the documented values), tasks that go ``queued`` -> ``running`` ->
+``succeeded`` (``content.video_url``) or ``failed`` (``error``), ``DELETE`` that cancels
+a queued task and deletes a finished one (a running one is refused), error bodies
+``{"error": {"code", "message", "param", "type"}}`` (``RateLimitExceeded`` on 429,
+``InputTextSensitiveContentDetected`` for content), and unsigned callbacks carrying
+the task body when it starts running and when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from vidgate.testing.fake import FakeJob, FakeScript, FakeUpstream, bearer_ok
+
+TASKS = "/api/v3/contents/generations/tasks"
+ROLES = {"first_frame", "last_frame", "reference_image", "reference_video", "reference_audio"}
+RATIOS = {"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"}
+RESOLUTIONS = {"480p", "720p", "1080p"}
+FLAG_ALIASES: dict[str, str] = {
+    "rs": "resolution",
+    "rt": "ratio",
+    "dur": "duration",
+    "fps": "framepersecond",
+    "wm": "watermark",
+    "cf": "camerafixed",
+}
+
+_ERRORS = {
+    400: ("InvalidParameter", "BadRequest"),
+    401: ("AuthenticationError", "Unauthorized"),
+    403: ("AccessDenied", "Forbidden"),
+    404: ("ResourceNotFound", "NotFound"),
+    429: ("RateLimitExceeded", "TooManyRequests"),
+}
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or {} (Starlette caches the body the preamble read)."""
+    try:
+        parsed = json.loads(await request.body() or b"null")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def parse_flags(text: str) -> dict[str, str]:
+    """``--name value`` flags in a prompt, long names only (aliases resolved)."""
+    pairs: list[tuple[str, str]] = re.findall(r"--(\w+)\s+(\S+)", text)
+    return {FLAG_ALIASES.get(name, name): value for name, value in pairs}
+
+
+class ArkFake(FakeUpstream):
+    """Ark's content-generation tasks with a clock; see the module docstring."""
+
+    name = "ark"
+
+    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
+        super().__init__(api_key=api_key, script=script)
+        self.seen_headers: list[dict[str, str]] = []
+        self.force_status: str | None = None  # answer polls with this status word (tests)
+        self.deleted: set[str] = set()
+        self._timers: set[asyncio.Task[None]] = set()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(TASKS, self._create, methods=["POST"]),
+            Route(f"{TASKS}/{{task_id}}", self._task, methods=["GET", "DELETE"]),
+        ]
+
+    # ------------------------------------------------------------- plumbing
+
+    def error(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        param: str = "",
+    ) -> Response:
+        default_code, kind = _ERRORS.get(status, ("InternalServiceError", "InternalServerError"))
+        request_id = uuid.uuid4().hex
+        body = {
+            "error": {
+                "code": code or default_code,
+                "message": f"{message} Request id: {request_id}",
+                "param": param,
+                "type": kind,
+            }
+        }
+        return JSONResponse(body, status, headers=headers)
+
+    async def _gate(self, request: Request, *, submit: bool) -> Response | None:
+        self.seen_headers.append(dict(request.headers))
+        scripted = await self.preamble(request, submit=submit)
+        if scripted is not None:
+            retry = scripted.headers.get("retry-after")
+            headers = {"retry-after": retry} if retry else None
+            code = scripted.status_code
+            return self.error(code, f"scripted HTTP {code}.", headers=headers)
+        if not bearer_ok(request, self.api_key):
+            return self.error(401, "The API key or AK/SK in the request is missing or invalid.")
+        return None
+
+    # ---------------------------------------------------------------- create
+
+    async def _create(self, request: Request) -> Response:
+        if (early := await self._gate(request, submit=True)) is not None:
+            return early
+        body = await json_body(request)
+        if problem := self._invalid(body):
+            message, param = problem
+            return self.error(400, message, param=param)
+        if self.script.content_policy:
+            return self.error(
+                400,
+                "The request failed because the input text may contain sensitive information.",
+                "InputTextSensitiveContentDetected",
+            )
+        callback = body.get("callback_url")
+        job = self.new_job(
+            body,
+            job_id=f"cgt-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:5]}",
+            callback_url=callback if isinstance(callback, str) else None,
+        )
+        if job.callback_url:
+            self._schedule_callbacks(job, job.callback_url)
+        return self.reply({"id": job.id})
+
+    def _invalid(self, body: dict[str, Any]) -> tuple[str, str] | None:
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return "The parameter `model` specified in the request is not valid.", "model"
+        content = body.get("content")
+        if not isinstance(content, list) or not content:
+            return "The parameter `content` specified in the request is not valid.", "content"
+        for item in content:
+            kind = item.get("type") if isinstance(item, dict) else None
+            if kind == "text":
+                if problem := self._invalid_flags(parse_flags(str(item.get("text", "")))):
+                    return problem
+            elif kind in ("image_url", "video_url", "audio_url"):
+                if not isinstance(item.get(kind), dict) or not item[kind].get("url"):
+                    return f"The parameter `content.{kind}.url` is missing.", f"content.{kind}"
+                if item.get("role") is not None and item["role"] not in ROLES:
+                    return f"The role {item['role']!r} is not valid.", "content.role"
+            else:
+                return f"The content type {kind!r} is not valid.", "content.type"
+        return None
+
+    def _invalid_flags(self, flags: dict[str, str]) -> tuple[str, str] | None:
+        if flags.get("resolution", "720p") not in RESOLUTIONS:
+            return f"The value of --resolution {flags['resolution']!r} is not valid.", "resolution"
+        if flags.get("ratio", "16:9") not in RATIOS:
+            return f"The value of --ratio {flags['ratio']!r} is not valid.", "ratio"
+        duration = flags.get("duration", "5")
+        if not re.fullmatch(r"-1|\d+", duration) or not -1 <= int(duration) <= 15:
+            return f"The value of --duration {duration!r} is not valid.", "duration"
+        if not re.fullmatch(r"-?\d+", flags.get("seed", "0")):
+            return "The value of --seed is not valid.", "seed"
+        return None
+
+    def _schedule_callbacks(self, job: FakeJob, url: str) -> None:
+        async def started() -> None:
+            await asyncio.sleep(self.script.latency_s * 0.2 + 0.01)
+            if self.state_of(job) == "running":
+                self.call_back(url, self.task_body(job))
+
+        async def finished() -> None:
+            if job.id not in self.deleted:
+                self.call_back(url, self.task_body(job))
+
+        task = asyncio.get_running_loop().create_task(started())
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+        self.when_done(job, finished)
+
+    # ------------------------------------------------------------------ task
+
+    async def _task(self, request: Request) -> Response:
+        if (early := await self._gate(request, submit=False)) is not None:
+            return early
+        task_id = request.path_params["task_id"]
+        job = self.jobs.get(task_id)
+        if job is None or task_id in self.deleted:
+            return self.error(404, f"The specified task {task_id} is not found.")
+        if request.method == "GET":
+            return self.reply(self.task_body(job))
+        state = self.state_of(job)
+        if state == "running":
+            return self.error(400, "A running task cannot be cancelled.", "InvalidParameter")
+        if state == "queued":
+            job.canceled = True
+        else:
+            self.deleted.add(task_id)
+        return self.reply({})
+
+    def task_body(self, job: FakeJob) -> dict[str, Any]:
+        state = self.state_of(job)
+        words = {"canceled": "cancelled"}
+        flags: dict[str, str] = {}
+        for item in job.body.get("content", []):
+            if isinstance(item, dict) and item.get("type") == "text":
+                flags = parse_flags(str(item.get("text", "")))
+        done = job.completed if job.completed is not None else time.time()
+        body: dict[str, Any] = {
+            "id": job.id,
+            "model": job.body.get("model"),
+            "status": self.force_status or words.get(state, state),
+            "error": None,
+            "created_at": int(job.created),
+            "updated_at": int(done),
+            "seed": int(flags.get("seed", "11")),
+            "resolution": flags.get("resolution", "720p"),
+            "ratio": flags.get("ratio", "16:9"),
+            "duration": int(flags.get("duration", "5")),
+            "framespersecond": 24,
+        }
+        if state == "succeeded":
+            expires = int(done) + 86400
+            url = f"{self.media_url(job)}?X-Tos-Expires=86400&X-Tos-Date={expires}"
+            body["content"] = {"video_url": url, "last_frame_url": None}
+            body["usage"] = {"completion_tokens": 246840, "total_tokens": 246840}
+        elif state == "failed":
+            body["error"] = {"code": "InternalServiceError", "message": job.fail_reason}
+        return body

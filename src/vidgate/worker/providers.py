@@ -1,0 +1,81 @@
+"""The set of configured upstreams: adapters built once per process from settings.
+
+A provider is enabled when its API key is set (ComfyUI: its base URL). Test-mode
+jobs always go to the simulator; live jobs try the model's catalog routes in order,
+skipping disabled providers and providers whose circuit is open.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import httpx
+
+from vidgate.catalog.models import ModelSpec, RouteSpec
+from vidgate.config import Settings, provider_settings
+from vidgate.providers.base import ProviderAdapter, ProviderContext, Route
+from vidgate.providers.registry import PROVIDERS, adapter_factory
+from vidgate.providers.simulator import SIMULATOR_ROUTE
+from vidgate.worker.breaker import CircuitBreaker
+
+log = logging.getLogger(__name__)
+KEYLESS = frozenset({"comfyui"})  # enabled by a base URL alone
+
+
+class ProviderPool:
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        *,
+        env: Mapping[str, str] | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.breaker = breaker or CircuitBreaker()
+        self._adapters: dict[str, ProviderAdapter] = {}
+        callback_base = settings.public_url.rstrip("/") if settings.public_url else None
+        for name, info in PROVIDERS.items():
+            config = provider_settings(name, dict(env) if env is not None else None)
+            if name == "simulator":
+                config.setdefault("latency_s", str(settings.simulator_latency_s))
+            elif not (config.get("api_key") or (name in KEYLESS and config.get("base_url"))):
+                continue
+            ctx = ProviderContext(
+                http=http,
+                api_key=config.pop("api_key", None),
+                base_url=config.pop("base_url", info.default_base_url).rstrip("/"),
+                options=config,
+                callback_url=f"{callback_base}/callbacks/{name}" if callback_base else None,
+                timeout_s=settings.upstream_timeout_s,
+            )
+            try:
+                self._adapters[name] = adapter_factory(name)(ctx)
+            except (ImportError, AttributeError) as exc:  # a provider module missing its extra
+                log.warning("provider %s is configured but could not be loaded: %s", name, exc)
+
+    @property
+    def enabled(self) -> list[str]:
+        return sorted(n for n in self._adapters if n != "simulator")
+
+    def adapter(self, name: str) -> ProviderAdapter | None:
+        return self._adapters.get(name)
+
+    def routes_for(self, spec: ModelSpec, mode: str) -> list[Route]:
+        """The routes a job may take, in order (circuit state is checked at submit time)."""
+        if mode == "test":
+            return [SIMULATOR_ROUTE]
+        return [_route(r) for r in spec.routes if r.provider in self._adapters]
+
+    def unavailable_reason(self, spec: ModelSpec) -> str | None:
+        """None when a live job for ``spec`` has an upstream; otherwise why not."""
+        if not spec.routes:
+            return "no upstream provider is known to serve this model"
+        if any(r.provider in self._adapters for r in spec.routes):
+            return None
+        names = ", ".join(dict.fromkeys(r.provider for r in spec.routes))
+        return f"no configured upstream for it; configure one of: {names}"
+
+
+def _route(spec: RouteSpec) -> Route:
+    return Route(provider=spec.provider, model=spec.model, image_model=spec.image_model, params=spec.params)

@@ -1,0 +1,1 @@
+"""Integration tests for vidgate.media: storage backends, rendering, probing."""

@@ -1,0 +1,343 @@
+"""The fal adapter against the fal fake on a real port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route as StarletteRoute
+
+from tests.integration.providers.conftest import assert_mp4, collect, make_ctx
+from vidgate.jobs.request import GenerationRequest, ImageInput
+from vidgate.providers.base import (
+    CallbackRequest,
+    Route,
+    UpstreamAuthError,
+    UpstreamContentPolicy,
+    UpstreamOutputExpired,
+    UpstreamProtocolError,
+    UpstreamRateLimited,
+    UpstreamRef,
+    UpstreamRejected,
+    UpstreamStatus,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from vidgate.providers.fal import FalAdapter, app_id, parse_jwks
+from vidgate.testing.fake import FakeScript
+from vidgate.testing.fakes.fal import FalFake
+from vidgate.testing.server import serve_in_thread
+
+KLING = Route(
+    "fal",
+    "fal-ai/kling-video/v2.1/master/text-to-video",
+    image_model="fal-ai/kling-video/v2.1/master/image-to-video",
+)
+REQ = GenerationRequest(model="kling-2.1", prompt="a cat surfing", duration_s=5, aspect_ratio="16:9")
+
+
+@pytest.fixture
+def fake() -> FalFake:
+    return FalFake(script=FakeScript(latency_s=0.2))
+
+
+async def run_to_end(adapter: FalAdapter, ref: UpstreamRef, limit_s: float = 5.0) -> list[UpstreamStatus]:
+    """Poll until terminal in a bounded loop; every status seen, last one terminal."""
+    seen: list[UpstreamStatus] = []
+    deadline = time.monotonic() + limit_s
+    while not (seen and seen[-1].terminal):
+        assert time.monotonic() < deadline, f"not terminal in {limit_s}s: {seen[-1:]}"
+        if seen:
+            await asyncio.sleep(0.03)
+        seen.append(await adapter.poll(ref))
+    return seen
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A tiny Starlette app that records the callbacks it receives."""
+    calls: list[tuple[dict[str, str], bytes]] = []
+
+    async def record(request: Request) -> JSONResponse:
+        calls.append((dict(request.headers), await request.body()))
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[StarletteRoute("/cb/fal/{token}", record, methods=["POST"])])
+    with serve_in_thread(app) as url:
+        yield url, calls
+
+
+async def test_success_end_to_end(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    ref = await adapter.submit(REQ, KLING)
+
+    # the request the fake received: the endpoint path, the documented body, the Key header
+    method, path, body = fake.requests[0]
+    assert (method, path) == ("POST", "/fal-ai/kling-video/v2.1/master/text-to-video")
+    assert body == {"prompt": "a cat surfing", "duration": "5", "aspect_ratio": "16:9"}
+    assert fake.seen_headers[0]["authorization"] == "Key test-key"
+    # status/result URLs use the app id only (the sub-path is dropped)
+    assert ref.state["status_url"].endswith(f"/fal-ai/kling-video/requests/{ref.id}/status")
+
+    seen = await run_to_end(adapter, ref)
+    assert {s.state for s in seen[:-1]} <= {"queued", "running"}
+    assert seen[-1].state == "succeeded"
+    assert seen[-1].raw_status == "COMPLETED"
+    assert fake.requests[1][1].endswith("/status")
+    data = await collect(adapter.stream_output(seen[-1].outputs[0]))
+    assert_mp4(data)
+
+
+async def test_any_endpoint_id_and_namespaces(
+    serve_fake: Any, http: httpx.AsyncClient, fake: FalFake
+) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    route = Route("fal", "fal-ai/kling-video/v2.5-turbo/pro/text-to-video")
+    ref = await adapter.submit(REQ, route)
+    assert fake.requests[0][1] == "/fal-ai/kling-video/v2.5-turbo/pro/text-to-video"
+    assert (await run_to_end(adapter, ref))[-1].state == "succeeded"
+    assert app_id("workflows/me/flow/sub") == "workflows/me/flow"
+    assert app_id("fal-ai/veo3/fast") == "fal-ai/veo3"
+
+
+async def test_image_uses_the_i2v_endpoint_and_image_url(
+    serve_fake: Any, http: httpx.AsyncClient, fake: FalFake
+) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    req = REQ.model_copy(
+        update={
+            "images": (ImageInput(url="https://img.example/cat.png"),),
+            "negative_prompt": "blur",
+            "provider_options": {"cfg_scale": 0.7, "duration": "10"},
+        }
+    )
+    route = Route("fal", KLING.model, KLING.image_model, params={"cfg_scale": 0.5})
+    await adapter.submit(req, route)
+    _, path, body = fake.requests[0]
+    assert path == "/fal-ai/kling-video/v2.1/master/image-to-video"
+    assert body["image_url"] == "https://img.example/cat.png"
+    assert body["negative_prompt"] == "blur"
+    assert body["cfg_scale"] == 0.7
+    assert body["duration"] == "10"
+
+
+async def test_veo_mapping(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    req = GenerationRequest(
+        model="veo3",
+        prompt="p",
+        duration_s=8,
+        resolution="1080p",
+        aspect_ratio="9:16",
+        audio=True,
+        seed=7,
+    )
+    await adapter.submit(req, Route("fal", "fal-ai/veo3/fast"))
+    assert fake.requests[0][2] == {
+        "prompt": "p",
+        "duration": "8s",
+        "aspect_ratio": "9:16",
+        "resolution": "1080p",
+        "seed": 7,
+        "generate_audio": True,
+    }
+
+
+async def test_failure_reason_surfaces(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    fake.script.fail_reason = "CUDA out of memory"
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING)))[-1]
+    assert final.state == "failed"
+    assert isinstance(final.error, UpstreamRejected)
+    assert not isinstance(final.error, UpstreamContentPolicy)
+    assert "CUDA out of memory" in final.error.message
+
+
+async def test_content_policy(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    fake.script.content_policy = True
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING)))[-1]
+    assert final.state == "failed"
+    assert isinstance(final.error, UpstreamContentPolicy)
+    assert "flagged" in final.error.message
+
+
+async def test_rate_limit_then_success(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    fake.script.submit_statuses = [429]
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await adapter.submit(REQ, KLING)
+    assert caught.value.retryable
+    assert caught.value.retry_after_s == 1.0
+    ref = await adapter.submit(REQ, KLING)
+    assert ref.id in fake.jobs
+
+
+async def test_5xx_is_retryable(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    fake.script.submit_statuses = [503]
+    fake.script.poll_statuses = [502]
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await adapter.submit(REQ, KLING)
+    assert caught.value.retryable
+    ref = await adapter.submit(REQ, KLING)
+    with pytest.raises(UpstreamUnavailable):
+        await adapter.poll(ref)
+
+
+async def test_timeout(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    fake.script.delay_s = 0.5
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake), timeout_s=0.1))
+    with pytest.raises(UpstreamTimeout) as caught:
+        await adapter.submit(REQ, KLING)
+    assert caught.value.retryable
+
+
+async def test_malformed_body(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    fake.script.malformed = True
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    with pytest.raises(UpstreamProtocolError):
+        await adapter.submit(REQ, KLING)
+
+
+async def test_unknown_shape(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    ref = await adapter.submit(REQ, KLING)
+    fake.script.unknown_shape = True
+    with pytest.raises(UpstreamProtocolError):
+        await adapter.poll(ref)
+    with pytest.raises(UpstreamProtocolError):
+        await adapter.submit(REQ, KLING)
+
+
+async def test_bad_api_key(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake), api_key="wrong"))
+    with pytest.raises(UpstreamAuthError) as caught:
+        await adapter.submit(REQ, KLING)
+    assert not caught.value.retryable
+
+
+async def test_invalid_input_is_rejected(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    route = Route("fal", KLING.model, params={"prompt": None})
+    with pytest.raises(UpstreamRejected) as caught:
+        await adapter.submit(REQ, route)
+    assert caught.value.status_code == 422
+    assert "field required" in caught.value.message
+
+
+async def test_output_expired(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING)))[-1]
+    fake.script.output_ttl_s = 0
+    await asyncio.sleep(0.01)
+    with pytest.raises(UpstreamOutputExpired):
+        await collect(adapter.stream_output(final.outputs[0]))
+
+
+async def test_cancel_while_queued_and_after(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
+    fake.script.latency_s = 5
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    ref = await adapter.submit(REQ, KLING)
+    queued = await adapter.poll(ref)
+    assert queued.state == "queued"
+    assert queued.queue_position == 0
+    await adapter.cancel(ref)
+    assert fake.requests[-1][:2] == ("PUT", f"/fal-ai/kling-video/requests/{ref.id}/cancel")
+    assert fake.jobs[ref.id].canceled
+    fake.script.latency_s = 0.05
+    done = await adapter.submit(REQ, KLING)
+    await run_to_end(adapter, done)
+    await adapter.cancel(done)  # 400 ALREADY_COMPLETED is a no-op
+
+
+async def test_signed_webhook(
+    serve_fake: Any,
+    http: httpx.AsyncClient,
+    fake: FalFake,
+    receiver: tuple[str, list[tuple[dict[str, str], bytes]]],
+) -> None:
+    url, calls = receiver
+    ctx = make_ctx(http, serve_fake(fake), callback_url=f"{url}/cb/fal/tok123")
+    adapter = FalAdapter(ctx)
+    ref = await adapter.submit(REQ, KLING)
+    deadline = time.monotonic() + 5
+    while not calls:
+        assert time.monotonic() < deadline, "no webhook arrived"
+        await asyncio.sleep(0.03)
+    headers, body = calls[0]
+
+    result = adapter.parse_callback(CallbackRequest(headers=headers, body=body))
+    assert result is not None
+    assert result.verified
+    assert result.upstream_id == ref.id
+    assert result.status is not None
+    assert result.status.state == "succeeded"
+    assert_mp4(await collect(adapter.stream_output(result.status.outputs[0])))
+
+    tampered = body.replace(b'"OK"', b'"ERROR"')
+    assert adapter.parse_callback(CallbackRequest(headers=headers, body=tampered)) is None
+    stale = {**headers, **fake.sign(ref.id, body, timestamp=int(time.time()) - 600)}
+    assert adapter.parse_callback(CallbackRequest(headers=stale, body=body)) is None
+    unsigned = {k: v for k, v in headers.items() if not k.startswith("x-fal-webhook")}
+    hint = adapter.parse_callback(CallbackRequest(headers=unsigned, body=body))
+    assert hint is not None
+    assert not hint.verified
+    assert hint.status is None
+    assert adapter.parse_callback(CallbackRequest(headers=headers, body=b'{"other": 1}')) is None
+
+
+async def test_webhook_query_param_and_error_payload(
+    serve_fake: Any, http: httpx.AsyncClient, fake: FalFake
+) -> None:
+    base = serve_fake(fake)
+    fake.script.send_callbacks = False
+    ctx = make_ctx(http, base, callback_url="https://gw.example/cb/fal/tok")
+    adapter = FalAdapter(ctx)
+    ref = await adapter.submit(REQ, KLING)
+    assert fake.jobs[ref.id].callback_url == "https://gw.example/cb/fal/tok"
+    payload = {
+        "request_id": ref.id,
+        "gateway_request_id": ref.id,
+        "status": "ERROR",
+        "error": "Invalid status code: 422",
+        "payload": {"detail": [{"loc": ["body"], "msg": "flagged", "type": "content_policy_violation"}]},
+    }
+    body = json.dumps(payload).encode()
+    result = adapter.parse_callback(CallbackRequest(headers=fake.sign(ref.id, body), body=body))
+    assert result is not None
+    assert result.verified
+    assert result.status is not None
+    assert isinstance(result.status.error, UpstreamContentPolicy)
+
+
+async def test_jwks_option_inline(http: httpx.AsyncClient) -> None:
+    fake = FalFake()
+    ctx = make_ctx(http, "https://queue.fal.run", jwks=json.dumps(fake.jwks()))
+    adapter = FalAdapter(ctx)
+    assert adapter.jwks_url == "https://rest.alpha.fal.ai/.well-known/jwks.json"
+    body = json.dumps({"request_id": "r1", "status": "OK", "payload": {"video": {"url": "u"}}}).encode()
+    result = adapter.parse_callback(CallbackRequest(headers=fake.sign("r1", body), body=body))
+    assert result is not None
+    assert result.verified
+    assert len(parse_jwks({"keys": [{"kty": "RSA"}, *fake.jwks()["keys"]]})) == 1
+
+
+async def test_unknown_status_word_is_running() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"status": "WARMING_UP"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        adapter = FalAdapter(make_ctx(client, "http://fal.test"))
+        ref = UpstreamRef(id="r1", state={"endpoint": "fal-ai/x/y"})
+        status = await adapter.poll(ref)
+    assert status.state == "running"
+    assert status.raw_status == "WARMING_UP"
