@@ -128,7 +128,19 @@ def auth(key: str) -> dict[str, str]:
 
 @pytest.fixture
 async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
-    app = create_app(settings, run_worker=True, env={})
+    async for running in _gateway(settings, run_worker=True):
+        yield running
+
+
+@pytest.fixture
+async def idle_gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    """The app without its worker loop: tests step jobs by hand (``services.worker.drain``)."""
+    async for running in _gateway(settings, run_worker=False):
+        yield running
+
+
+async def _gateway(settings: Settings, *, run_worker: bool) -> AsyncIterator[Gateway]:
+    app = create_app(settings, run_worker=run_worker, env={})
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -353,6 +353,13 @@ class JobService:
             await job_store.update_job(conn, job_id, now=now, deleted_at=now, media_deleted_at=now)
         return job
 
+    async def delete_media(self, principal: Principal, job_id: str) -> Job:
+        """Forget a finished job's media (the job and its bill stay). Caller removes the bytes."""
+        job = await self.get(principal, job_id)
+        async with self.db.transaction() as conn:
+            await job_store.update_job(conn, job_id, now=utcnow(), media_deleted_at=utcnow())
+        return job
+
 
 def _hash_request(dialect: str, req: GenerationRequest) -> str:
     canonical = json.dumps([dialect, req.model_dump(mode="json")], sort_keys=True, separators=(",", ":"))

@@ -270,7 +270,10 @@ class ComfyUIAdapter:
             raise UpstreamRejected(self._workflow_error or "no ComfyUI workflow")
         graph = copy.deepcopy(self._workflow)
         overrides = {**route.params, **req.provider_options}
-        fps = int(overrides.get("fps", self._ctx.options.get("fps", 24)))
+        try:
+            fps = int(overrides.get("fps", self._ctx.options.get("fps", 24)))
+        except (TypeError, ValueError) as exc:
+            raise UpstreamRejected("fps must be a whole number") from exc
         width, height = frame_size(req.resolution, req.aspect_ratio)
         values: dict[str, Any] = {
             "prompt": req.prompt,
@@ -315,12 +318,7 @@ class ComfyUIAdapter:
             except binascii.Error as exc:
                 raise UpstreamRejected("the image data: URL is not valid base64") from exc
         else:
-            try:
-                response = await self._ctx.http.get(url, timeout=self._ctx.timeout_s)
-                response.raise_for_status()
-            except httpx.HTTPError as exc:
-                raise UpstreamRejected(f"could not fetch the input image: {exc}") from exc
-            content = response.content
+            content = await self._fetch_image(url)
         if len(content) > MAX_IMAGE_BYTES:
             raise UpstreamRejected("the input image is too large")
         name = f"vidgate_{uuid.uuid4().hex}.png"
@@ -337,6 +335,22 @@ class ComfyUIAdapter:
         if not isinstance(stored, str):
             raise UpstreamProtocolError("ComfyUI's upload answer has no name")
         return f"{subfolder}/{stored}" if isinstance(subfolder, str) and subfolder else stored
+
+    async def _fetch_image(self, url: str) -> bytes:
+        """Download an input image, refusing more than ``MAX_IMAGE_BYTES``."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with self._ctx.http.stream("GET", url, timeout=self._ctx.timeout_s) as response:
+                response.raise_for_status()
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_IMAGE_BYTES:
+                        raise UpstreamRejected("the input image is too large")
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise UpstreamRejected(f"could not fetch the input image: {exc}") from exc
+        return b"".join(chunks)
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
         client_id = uuid.uuid4().hex

@@ -130,6 +130,46 @@ def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError |
     return None
 
 
+def _inputs(req: GenerationRequest, *, kf2v: bool) -> JSON:
+    """``input``: the prompt, and the frames in the field the model family reads."""
+    inputs: JSON = {}
+    if req.prompt:
+        inputs["prompt"] = req.prompt
+    if req.negative_prompt:
+        inputs["negative_prompt"] = req.negative_prompt
+    first, last = req.first_frame, req.last_frame
+    if kf2v:
+        if first:
+            inputs["first_frame_url"] = first
+        if last:
+            inputs["last_frame_url"] = last
+    elif first:
+        inputs["img_url"] = first
+    if req.reference_images:
+        log.info("dashscope: reference images are not mapped; leaving them out")
+    return inputs
+
+
+def _parameters(req: GenerationRequest, *, image: bool) -> JSON:
+    """``parameters``: image models take ``resolution`` (``720P``), text ones ``size``."""
+    parameters: JSON = {}
+    if image:
+        if req.resolution:
+            parameters["resolution"] = req.resolution.upper()
+    elif req.resolution or req.aspect_ratio:
+        if size := wan_size(req.resolution, req.aspect_ratio):
+            parameters["size"] = size
+        else:
+            log.info("dashscope: no size for %s %s", req.resolution, req.aspect_ratio)
+    if req.duration_s is not None:
+        parameters["duration"] = req.duration_s
+    if req.seed is not None:
+        parameters["seed"] = req.seed
+    if req.audio is not None:
+        parameters["audio"] = req.audio
+    return parameters
+
+
 class DashscopeAdapter:
     """DashScope's async tasks for Wan: submit, poll ``/api/v1/tasks/{id}``, cancel."""
 
@@ -157,39 +197,13 @@ class DashscopeAdapter:
 
     def build_body(self, req: GenerationRequest, route: Route) -> tuple[str, JSON]:
         """The endpoint path and body for ``req`` (pure; no I/O)."""
-        first, last = req.first_frame, req.last_frame
-        model = route.image_model if first and route.image_model else route.model
+        model = route.image_model if req.first_frame and route.image_model else route.model
         kf2v = "kf2v" in model
-        inputs: JSON = {}
-        if req.prompt:
-            inputs["prompt"] = req.prompt
-        if req.negative_prompt:
-            inputs["negative_prompt"] = req.negative_prompt
-        parameters: JSON = {}
-        if kf2v:
-            if first:
-                inputs["first_frame_url"] = first
-            if last:
-                inputs["last_frame_url"] = last
-        elif first:
-            inputs["img_url"] = first
-        if req.reference_images:
-            log.info("dashscope: reference images are not mapped; leaving them out")
-        if kf2v or first:
-            if req.resolution:
-                parameters["resolution"] = req.resolution.upper()
-        elif req.resolution or req.aspect_ratio:
-            if size := wan_size(req.resolution, req.aspect_ratio):
-                parameters["size"] = size
-            else:
-                log.info("dashscope: no size for %s %s", req.resolution, req.aspect_ratio)
-        if req.duration_s is not None:
-            parameters["duration"] = req.duration_s
-        if req.seed is not None:
-            parameters["seed"] = req.seed
-        if req.audio is not None:
-            parameters["audio"] = req.audio
-        body: JSON = {"model": model, "input": inputs, "parameters": parameters}
+        body: JSON = {
+            "model": model,
+            "input": _inputs(req, kf2v=kf2v),
+            "parameters": _parameters(req, image=kf2v or bool(req.first_frame)),
+        }
         _merge(body, route.params)
         _merge(body, req.provider_options)
         return (KF2V_PATH if kf2v else VIDEO_PATH), body

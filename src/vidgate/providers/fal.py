@@ -136,8 +136,8 @@ def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 
 def _detail_error(body: Any, fallback: str, status: int | None = None) -> UpstreamRejected:
     """The rejection a fal error body describes (``detail`` string or pydantic list)."""
-    detail = body.get("detail") if isinstance(body, dict) else None
-    message, kind = fallback, body.get("error_type") if isinstance(body, dict) else None
+    detail, kind = dig(body, "detail"), dig(body, "error_type")
+    message = fallback
     if isinstance(detail, str) and detail:
         message = detail
     elif isinstance(detail, list) and detail:

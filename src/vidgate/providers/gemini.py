@@ -175,7 +175,7 @@ async def veo_image(ctx: ProviderContext, url: str, *, gcs_ok: bool = False) -> 
 
 async def veo_body(ctx: ProviderContext, req: GenerationRequest, *, gcs_ok: bool = False) -> JSON:
     """The documented ``{"instances": [...], "parameters": {...}}`` shared by Gemini and Vertex."""
-    instance: JSON = {"prompt": req.prompt}
+    instance: JSON = {"prompt": req.prompt} if req.prompt else {}
     if req.first_frame:
         instance["image"] = await veo_image(ctx, req.first_frame, gcs_ok=gcs_ok)
     if req.last_frame:

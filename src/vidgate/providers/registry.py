@@ -22,6 +22,7 @@ class ProviderInfo:
     label: str
     needs: str  # what an operator must configure, for the README and `vidgate providers`
     extra_env: tuple[str, ...] = ()  # option names read as VIDGATE_<NAME>_<OPTION>
+    enabled_by: tuple[str, ...] = ("api_key",)  # any of these settings enables the provider
 
 
 PROVIDERS: Mapping[str, ProviderInfo] = {
@@ -40,6 +41,7 @@ PROVIDERS: Mapping[str, ProviderInfo] = {
             "https://queue.fal.run",
             "fal.ai queue API",
             "VIDGATE_FAL_API_KEY",
+            ("jwks_url",),
         ),
         ProviderInfo(
             "replicate",
@@ -63,7 +65,8 @@ PROVIDERS: Mapping[str, ProviderInfo] = {
             "Google Veo (Vertex AI)",
             "VIDGATE_VERTEX_API_KEY (an access token) or VIDGATE_VERTEX_CREDENTIALS_FILE,"
             " plus VIDGATE_VERTEX_PROJECT",
-            ("project", "location", "credentials_file"),
+            ("project", "location", "credentials_file", "storage_uri", "storage_base_url"),
+            ("api_key", "credentials_file"),
         ),
         ProviderInfo(
             "minimax",
@@ -121,6 +124,7 @@ PROVIDERS: Mapping[str, ProviderInfo] = {
             "https://api.openai.com",
             "OpenAI-compatible Videos API",
             "VIDGATE_OPENAI_API_KEY and usually VIDGATE_OPENAI_BASE_URL",
+            ("webhook_secret", "organization", "project"),
         ),
         ProviderInfo(
             "comfyui",
@@ -128,7 +132,8 @@ PROVIDERS: Mapping[str, ProviderInfo] = {
             "http://127.0.0.1:8188",
             "Self-hosted ComfyUI",
             "VIDGATE_COMFYUI_BASE_URL (VIDGATE_COMFYUI_API_KEY optional), VIDGATE_COMFYUI_WORKFLOW",
-            ("workflow",),
+            ("workflow", "fps"),
+            ("base_url",),
         ),
     )
 }

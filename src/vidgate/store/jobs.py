@@ -15,7 +15,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidgate.jobs.models import Job, MediaInfo
@@ -182,6 +182,12 @@ async def lease_due(
     )
     rows = await conn.execute(select(jobs).where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner))
     return [job_from_row(r) for r in rows]
+
+
+async def active_count(conn: AsyncConnection) -> int:
+    """How many jobs are not yet terminal."""
+    query = select(func.count()).select_from(jobs).where(jobs.c.status.in_([s.value for s in ACTIVE]))
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def renew_lease(conn: AsyncConnection, job_id: str, *, owner: str, until: datetime) -> bool:

@@ -126,14 +126,18 @@ class Worker:
         return len(leased)
 
     async def drain(self, *, timeout_s: float = 60.0) -> None:
-        """Run until nothing is due or running (tests and ``vidgate worker --once``)."""
+        """Step jobs until none is active, or the time is up (tests and tools)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             started = await self.tick()
             if self._running:
                 await asyncio.wait(self._running, timeout=0.5)
-            elif not started:
-                return
+                continue
+            async with self.db.read() as conn:
+                if not await job_store.active_count(conn):
+                    return
+            if not started:
+                await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------- steps
 

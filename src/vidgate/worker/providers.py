@@ -20,7 +20,6 @@ from vidgate.providers.simulator import SIMULATOR_ROUTE
 from vidgate.worker.breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
-KEYLESS = frozenset({"comfyui"})  # enabled by a base URL alone
 
 
 class ProviderPool:
@@ -39,7 +38,7 @@ class ProviderPool:
             config = provider_settings(name, dict(env) if env is not None else None)
             if name == "simulator":
                 config.setdefault("latency_s", str(settings.simulator_latency_s))
-            elif not (config.get("api_key") or (name in KEYLESS and config.get("base_url"))):
+            elif not any(config.get(setting) for setting in info.enabled_by):
                 continue
             ctx = ProviderContext(
                 http=http,

@@ -161,6 +161,13 @@ async def test_image_is_uploaded_and_injected(
     assert fake.uploads[name] == b"\x89PNG\r\n\x1a\nfake"
     assert graph["2"]["inputs"]["text"] == "cinematic, a cat"
     assert (await run_to_end(adapter, ref))[-1].state == "succeeded"
+    # an http(s) image is downloaded first (here: any bytes the fake serves)
+    by_url = REQ.model_copy(update={"images": (ImageInput(url=fake.media_url(fake.jobs[ref.id])),)})
+    await adapter.submit(by_url, LTX)
+    assert fake.uploads[graph_sent(fake, 1)["1"]["inputs"]["image"]][4:8] == b"ftyp"
+    missing = REQ.model_copy(update={"images": (ImageInput(url=f"{fake.base_url}/nope.png"),)})
+    with pytest.raises(UpstreamRejected, match="could not fetch"):
+        await adapter.submit(missing, LTX)
     with pytest.raises(UpstreamRejected, match="needs an image"):
         await adapter.submit(REQ, LTX)
     plain = ComfyUIAdapter(make_ctx(http, fake.base_url))

@@ -29,8 +29,6 @@ from starlette.routing import Route
 
 from vidgate.testing.fake import FakeJob, FakeScript, FakeUpstream, sample_mp4
 
-T2V_MODELS = ("MiniMax-Hailuo-2.3", "MiniMax-Hailuo-02", "T2V-01-Director", "T2V-01")
-I2V_MODELS = ("MiniMax-Hailuo-2.3-Fast", "I2V-01-Director", "I2V-01", "I2V-01-live", "S2V-01")
 RESOLUTIONS = ("512P", "720P", "768P", "1080P")
 STATUS_WORDS = {
     "queued": "Queueing",
@@ -48,17 +46,18 @@ def base_resp(code: int, message: str, **extra: Any) -> Response:
 
 def _problem(body: dict[str, Any]) -> str | None:
     model = body.get("model")
-    if model not in T2V_MODELS + I2V_MODELS:
-        return f"invalid params, model {model!r} is not supported"
-    image_models = I2V_MODELS[:-1]
-    if model in image_models and not body.get("first_frame_image"):
+    if not isinstance(model, str) or not model:
+        return "invalid params, model is required"
+    # Model names drift, so any name is taken; the image-only families need their image.
+    image_only = model.startswith("I2V-")
+    if image_only and not body.get("first_frame_image"):
         return "invalid params, first_frame_image is required for this model"
-    if model == "S2V-01" and not body.get("subject_reference"):
-        return "invalid params, subject_reference is required for S2V-01"
+    if model.startswith("S2V-") and not body.get("subject_reference"):
+        return "invalid params, subject_reference is required for this model"
     prompt = body.get("prompt", "")
     if not isinstance(prompt, str) or len(prompt) > 2000:
         return "invalid params, prompt must be a string of at most 2000 characters"
-    if not prompt and model not in image_models:
+    if not prompt and not body.get("first_frame_image"):
         return "invalid params, prompt is required"
     if "duration" in body and body["duration"] not in (6, 10):
         return "invalid params, duration must be 6 or 10"

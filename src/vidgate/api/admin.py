@@ -1,0 +1,199 @@
+"""The admin API at ``/admin``: accounts, keys, top-ups and any account's ledger.
+
+Enabled only when ``VIDGATE_ADMIN_TOKEN`` is set; the token is compared in
+constant time. Without it every admin route answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import hmac
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from vidgate.api.context import Services, services
+from vidgate.api.errors import ErrorRouter
+from vidgate.billing.accounts import create_account, issue_key, revoke_key, top_up
+from vidgate.errors import AuthenticationFailed, NotFound
+from vidgate.money import format_usd, micros_from_usd
+from vidgate.store import accounts as account_store
+from vidgate.store import ledger as ledger_store
+from vidgate.store.accounts import AccountRow, KeyRow
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+async def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> Services:
+    svc = services(request)
+    token = svc.settings.admin_token
+    if not token:
+        raise NotFound(f"no route for {request.method} {request.url.path}")
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise AuthenticationFailed("invalid admin token", code="invalid_admin_token")
+    return svc
+
+
+Admin = Annotated[Services, Depends(admin)]
+
+
+class NewAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    rate_limit_per_minute: int | None = Field(None, ge=0)
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["live", "test"] = "live"
+    name: str = Field("", max_length=200)
+    spend_cap_daily: Decimal | None = Field(None, ge=0)
+    spend_cap_total: Decimal | None = Field(None, ge=0)
+
+
+class TopUp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Decimal = Field(gt=0, le=Decimal("1000000"))
+    mode: Literal["live", "test"] = "live"
+    memo: str = Field("top-up", max_length=500)
+
+
+def _account_json(row: AccountRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "rate_limit_per_minute": row.rate_limit_per_minute,
+        "retention_days": row.retention_days,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def _key_json(row: KeyRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "account_id": row.account_id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "mode": row.mode,
+        "spend_cap_daily": format_usd(row.spend_cap_daily_micros)
+        if row.spend_cap_daily_micros is not None
+        else None,
+        "spend_cap_total": format_usd(row.spend_cap_total_micros)
+        if row.spend_cap_total_micros is not None
+        else None,
+        "spent_total": format_usd(row.spent_total_micros),
+        "created_at": row.created_at.isoformat(),
+        "revoked": row.revoked_at is not None,
+    }
+
+
+async def _account(svc: Services, account_id: str) -> AccountRow:
+    async with svc.db.read() as conn:
+        row = await account_store.account_by_id(conn, account_id)
+    if row is None:
+        raise NotFound(f"no account {account_id!r}", param="account_id")
+    return row
+
+
+@router.post("/accounts", status_code=201)
+async def new_account(body: NewAccount, svc: Admin) -> dict[str, Any]:
+    async with svc.db.transaction() as conn:
+        row = await create_account(conn, body.name, rate_limit_per_minute=body.rate_limit_per_minute)
+    return _account_json(row)
+
+
+@router.get("/accounts")
+async def all_accounts(svc: Admin) -> dict[str, Any]:
+    async with svc.db.read() as conn:
+        rows = await account_store.list_accounts(conn)
+    return {"object": "list", "data": [_account_json(r) for r in rows]}
+
+
+@router.get("/accounts/{account_id}")
+async def one_account(account_id: str, svc: Admin) -> dict[str, Any]:
+    row = await _account(svc, account_id)
+    async with svc.db.read() as conn:
+        balances = {mode: await ledger_store.balance(conn, row.id, mode) for mode in ("live", "test")}
+        keys = await account_store.keys_of(conn, row.id)
+    return {
+        **_account_json(row),
+        "balances": {
+            mode: {"balance": format_usd(b.available_micros), "held": format_usd(b.held_micros)}
+            for mode, b in balances.items()
+        },
+        "keys": [_key_json(k) for k in keys],
+    }
+
+
+@router.post("/accounts/{account_id}/keys", status_code=201)
+async def new_key(account_id: str, body: NewKey, svc: Admin) -> dict[str, Any]:
+    row = await _account(svc, account_id)
+    async with svc.db.transaction() as conn:
+        issued = await issue_key(
+            conn,
+            row,
+            mode=body.mode,
+            name=body.name,
+            spend_cap_daily_micros=micros_from_usd(body.spend_cap_daily)
+            if body.spend_cap_daily is not None
+            else None,
+            spend_cap_total_micros=micros_from_usd(body.spend_cap_total)
+            if body.spend_cap_total is not None
+            else None,
+        )
+        key = await account_store.key_by_id(conn, issued.id)
+    assert key is not None
+    return {**_key_json(key), "secret": issued.secret}
+
+
+@router.delete("/keys/{key_id}")
+async def delete_key(key_id: str, svc: Admin) -> dict[str, Any]:
+    async with svc.db.transaction() as conn:
+        await revoke_key(conn, key_id)
+    return {"id": key_id, "revoked": True}
+
+
+@router.post("/accounts/{account_id}/topups", status_code=201)
+async def new_topup(account_id: str, body: TopUp, svc: Admin) -> dict[str, Any]:
+    row = await _account(svc, account_id)
+    async with svc.db.transaction() as conn:
+        await top_up(conn, row, micros=micros_from_usd(body.amount), mode=body.mode, memo=body.memo)
+        balance = await ledger_store.balance(conn, row.id, body.mode)
+    return {"account_id": row.id, "mode": body.mode, "balance": format_usd(balance.available_micros)}
+
+
+@router.get("/accounts/{account_id}/ledger")
+async def account_ledger(
+    account_id: str,
+    svc: Admin,
+    mode: Literal["live", "test"] = "live",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    row = await _account(svc, account_id)
+    async with svc.db.read() as conn:
+        entries = await ledger_store.entries(conn, row.id, mode, limit=limit + 1, before_id=before)
+    page = entries[:limit]
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "amount": format_usd(e.amount_micros),
+                "held_change": format_usd(e.held_delta_micros),
+                "job_id": e.job_id,
+                "key_id": e.key_id,
+                "memo": e.memo,
+                "created_at": e.created_at.isoformat(),
+            }
+            for e in page
+        ],
+        "has_more": len(entries) > limit,
+    }
+
+
+def install(app: FastAPI, errors: ErrorRouter) -> None:
+    app.include_router(router)

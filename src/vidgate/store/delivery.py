@@ -1,0 +1,628 @@
+"""Webhook delivery in the database: endpoints, deliveries and their attempts, the outbox cursor.
+
+The sender fans each ``events`` row out to one *delivery* per destination (the
+job's own ``webhook_url``, or an account endpoint), unique per (event,
+destination), so a destination can never be handed one event twice. Each
+delivery keeps its schedule (``next_attempt_at``), its lease (claimed with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, exactly like job leases), and every
+attempt it made.
+
+The outbox cursor is a low watermark: every event at or below it has been fanned
+out. PostgreSQL can commit event ids out of order (a sequence hands out 5 and 6,
+6 commits first), so events above the watermark are also marked in
+``outbox_seen``, and the watermark only moves over events older than a grace
+period. Only this module writes the SQL; ``vidgate.delivery`` decides what to write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vidgate.store.events import Event
+from vidgate.store.tables import Timestamp, accounts, events, jobs, metadata
+
+DELIVERY_STATES = ("pending", "succeeded", "failed", "skipped", "canceled")
+_states = ", ".join(f"'{s}'" for s in DELIVERY_STATES)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),  # list of event types, or ["*"]
+    Column("secret", String(100), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("deleted_at", Timestamp, nullable=True),
+    Index("ix_webhook_endpoints_account", "account_id", "mode"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("event_public_id", String(40), nullable=False),  # webhook-id, stable across retries
+    Column("event_type", String(40), nullable=False),
+    Column("account_id", String(40), nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("job_id", String(40), nullable=True),
+    Column("destination", String(40), nullable=False),  # "job", or the endpoint id
+    Column("endpoint_id", String(40), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("format", String(24), nullable=False),  # "standard", or the dialect that rendered it
+    Column("body", Text, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("window_started_at", Timestamp, nullable=False),  # retries stop max_age after this
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_expires_at", Timestamp, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_response", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("delivered_at", Timestamp, nullable=True),
+    CheckConstraint(f"status IN ({_states})", name="status"),
+    Index("uq_webhook_deliveries_event_destination", "event_id", "destination", unique=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_account", "account_id", "mode", "created_at", "id"),
+    Index("ix_webhook_deliveries_job", "job_id"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("succeeded", Boolean, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Index("uq_webhook_attempts_delivery_number", "delivery_id", "number", unique=True),
+)
+
+# A dialect's callback handshake (MiniMax's challenge echo), once per job.
+webhook_handshakes = Table(
+    "webhook_handshakes",
+    metadata,
+    Column("job_id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("checked_at", Timestamp, nullable=False),
+)
+
+outbox_cursors = Table(
+    "outbox_cursors",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("last_event_id", Integer, nullable=False),
+)
+
+outbox_seen = Table(
+    "outbox_seen",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=False),
+)
+
+
+# ----------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    account_id: str
+    mode: str
+    url: str
+    events: list[str]
+    secret: str
+    description: str
+    created_at: datetime
+    deleted_at: datetime | None
+
+    def wants(self, event_type: str) -> bool:
+        return "*" in self.events or event_type in self.events
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    event_id: int
+    event_public_id: str
+    event_type: str
+    account_id: str
+    mode: str
+    job_id: str | None
+    destination: str
+    endpoint_id: str | None
+    url: str
+    format: str
+    body: str
+    headers: dict[str, str]
+    status: str
+    attempts: int
+    window_started_at: datetime
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    last_response: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    delivery_id: str
+    number: int
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    succeeded: bool
+    error: str | None
+    response_body: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    job_id: str
+    url: str
+    verified: bool
+    detail: str
+
+
+def _row(cls: Any, row: Any) -> Any:
+    return cls(**{k: row._mapping[k] for k in cls.__slots__})
+
+
+def _insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+# ------------------------------------------------------------- endpoints
+
+
+async def insert_endpoint(conn: AsyncConnection, **values: Any) -> Endpoint:
+    await conn.execute(webhook_endpoints.insert().values(**values))
+    found = await endpoint_by_id(conn, values["account_id"], values["id"])
+    assert found is not None
+    return found
+
+
+async def endpoint_by_id(conn: AsyncConnection, account_id: str, endpoint_id: str) -> Endpoint | None:
+    row = (
+        await conn.execute(
+            select(webhook_endpoints).where(
+                webhook_endpoints.c.id == endpoint_id,
+                webhook_endpoints.c.account_id == account_id,
+                webhook_endpoints.c.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    return _row(Endpoint, row) if row else None
+
+
+async def endpoints_of(conn: AsyncConnection, account_id: str, mode: str | None) -> list[Endpoint]:
+    """An account's live endpoints (of one mode, or of every mode with ``mode=None``)."""
+    query = select(webhook_endpoints).where(
+        webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.deleted_at.is_(None)
+    )
+    if mode is not None:
+        query = query.where(webhook_endpoints.c.mode == mode)
+    rows = await conn.execute(query.order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id))
+    return [_row(Endpoint, r) for r in rows]
+
+
+async def count_endpoints(conn: AsyncConnection, account_id: str) -> int:
+    found = await conn.scalar(
+        select(func.count()).where(
+            webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.deleted_at.is_(None)
+        )
+    )
+    return int(found or 0)
+
+
+async def delete_endpoint(conn: AsyncConnection, account_id: str, endpoint_id: str, *, now: datetime) -> bool:
+    """Soft-delete an endpoint and cancel what was still waiting to go to it."""
+    result = await conn.execute(
+        update(webhook_endpoints)
+        .where(
+            webhook_endpoints.c.id == endpoint_id,
+            webhook_endpoints.c.account_id == account_id,
+            webhook_endpoints.c.deleted_at.is_(None),
+        )
+        .values(deleted_at=now)
+    )
+    if result.rowcount != 1:
+        return False
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.endpoint_id == endpoint_id, webhook_deliveries.c.status == "pending")
+        .values(status="canceled", next_attempt_at=None, updated_at=now, last_error="endpoint deleted")
+    )
+    return True
+
+
+async def endpoint_secret(conn: AsyncConnection, endpoint_id: str) -> str | None:
+    """The signing secret of a live endpoint (None once deleted)."""
+    found = await conn.scalar(
+        select(webhook_endpoints.c.secret).where(
+            webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.deleted_at.is_(None)
+        )
+    )
+    return str(found) if found is not None else None
+
+
+async def account_webhook_secret(conn: AsyncConnection, account_id: str) -> str | None:
+    found = await conn.scalar(select(accounts.c.webhook_secret).where(accounts.c.id == account_id))
+    return str(found) if found is not None else None
+
+
+# ---------------------------------------------------------- outbox cursor
+
+
+async def lock_cursor(conn: AsyncConnection, name: str) -> int:
+    """The cursor's watermark, row-locked until the transaction ends (one fan-out at a time)."""
+    await conn.execute(_insert_ignoring_duplicates(conn, outbox_cursors).values(name=name, last_event_id=0))
+    found = await conn.scalar(
+        select(outbox_cursors.c.last_event_id).where(outbox_cursors.c.name == name).with_for_update()
+    )
+    return int(found or 0)
+
+
+async def unseen_events(conn: AsyncConnection, *, after: int, limit: int) -> list[Event]:
+    """Events above the watermark that have not been fanned out yet, oldest first."""
+    seen = select(outbox_seen.c.event_id).where(outbox_seen.c.event_id == events.c.id)
+    rows = await conn.execute(
+        select(events).where(events.c.id > after, ~seen.exists()).order_by(events.c.id).limit(limit)
+    )
+    return [_row(Event, r) for r in rows]
+
+
+async def outbox_has_work(conn: AsyncConnection, name: str, *, horizon: datetime) -> bool:
+    """A cheap read: is anything above the watermark unseen, or old enough to move it over?"""
+    mark = await conn.scalar(select(outbox_cursors.c.last_event_id).where(outbox_cursors.c.name == name))
+    after = int(mark or 0)
+    seen = select(outbox_seen.c.event_id).where(outbox_seen.c.event_id == events.c.id)
+    found = await conn.scalar(
+        select(events.c.id)
+        .where(events.c.id > after, or_(~seen.exists(), events.c.created_at <= horizon))
+        .limit(1)
+    )
+    return found is not None
+
+
+async def mark_seen(conn: AsyncConnection, event_ids: list[int]) -> None:
+    if event_ids:
+        await conn.execute(outbox_seen.insert(), [{"event_id": i} for i in event_ids])
+
+
+async def advance_cursor(conn: AsyncConnection, name: str, *, current: int, horizon: datetime) -> int:
+    """Move the watermark over every seen event older than ``horizon``; returns the new mark.
+
+    Events newer than the horizon stay above the mark (a slower transaction may
+    still commit an older id); the ``outbox_seen`` rows keep them from going twice.
+    """
+    candidate = await conn.scalar(
+        select(func.max(events.c.id)).where(events.c.id > current, events.c.created_at <= horizon)
+    )
+    if candidate is None:
+        return current
+    seen = select(outbox_seen.c.event_id).where(outbox_seen.c.event_id == events.c.id)
+    first_unseen = await conn.scalar(
+        select(func.min(events.c.id)).where(events.c.id > current, ~seen.exists())
+    )
+    mark = int(candidate)
+    if first_unseen is not None and int(first_unseen) <= mark:
+        mark = int(first_unseen) - 1
+    if mark <= current:
+        return current
+    await conn.execute(update(outbox_cursors).where(outbox_cursors.c.name == name).values(last_event_id=mark))
+    await conn.execute(outbox_seen.delete().where(outbox_seen.c.event_id <= mark))
+    return mark
+
+
+# ------------------------------------------------------------ deliveries
+
+
+async def insert_delivery(conn: AsyncConnection, **values: Any) -> None:
+    """One delivery per (event, destination): a second insert of the same pair does nothing."""
+    await conn.execute(_insert_ignoring_duplicates(conn, webhook_deliveries).values(**values))
+
+
+async def deliveries_due(conn: AsyncConnection, *, now: datetime) -> bool:
+    """A cheap read: is any pending delivery due and free to claim?"""
+    c = webhook_deliveries.c
+    found = await conn.scalar(
+        select(c.id)
+        .where(
+            c.status == "pending",
+            c.next_attempt_at <= now,
+            or_(c.lease_expires_at.is_(None), c.lease_expires_at < now),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def claim_due(
+    conn: AsyncConnection, *, owner: str, now: datetime, until: datetime, limit: int
+) -> list[Delivery]:
+    """Lease up to ``limit`` pending deliveries that are due and not leased by a live sender."""
+    free = or_(webhook_deliveries.c.lease_expires_at.is_(None), webhook_deliveries.c.lease_expires_at < now)
+    due = (
+        select(webhook_deliveries.c.id)
+        .where(webhook_deliveries.c.status == "pending", webhook_deliveries.c.next_attempt_at <= now, free)
+        .order_by(webhook_deliveries.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = [row[0] for row in await conn.execute(due)]
+    if not ids:
+        return []
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id.in_(ids), webhook_deliveries.c.status == "pending", free)
+        .values(lease_owner=owner, lease_expires_at=until)
+    )
+    rows = await conn.execute(
+        select(webhook_deliveries)
+        .where(webhook_deliveries.c.id.in_(ids), webhook_deliveries.c.lease_owner == owner)
+        .order_by(webhook_deliveries.c.event_id)
+    )
+    return [_row(Delivery, r) for r in rows]
+
+
+async def record_attempt(
+    conn: AsyncConnection,
+    delivery: Delivery,
+    *,
+    owner: str,
+    attempt: Attempt,
+    status: str,
+    next_attempt_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """Store one attempt and the delivery's new state, if ``owner`` still holds the lease."""
+    values: dict[str, Any] = {
+        "status": status,
+        "attempts": webhook_deliveries.c.attempts + 1,
+        "next_attempt_at": next_attempt_at,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_status_code": attempt.status_code,
+        "last_error": attempt.error,
+        "last_response": attempt.response_body,
+        "updated_at": now,
+    }
+    if attempt.succeeded:
+        values["delivered_at"] = now
+    result = await conn.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.id == delivery.id,
+            webhook_deliveries.c.lease_owner == owner,
+            webhook_deliveries.c.status == "pending",
+        )
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        return False
+    number = await conn.scalar(
+        select(webhook_deliveries.c.attempts).where(webhook_deliveries.c.id == delivery.id)
+    )
+    await conn.execute(
+        webhook_attempts.insert().values(
+            delivery_id=delivery.id,
+            number=int(number or 0),
+            started_at=attempt.started_at,
+            duration_ms=attempt.duration_ms,
+            status_code=attempt.status_code,
+            succeeded=attempt.succeeded,
+            error=attempt.error,
+            response_body=attempt.response_body,
+        )
+    )
+    return True
+
+
+async def close_delivery(
+    conn: AsyncConnection, delivery_id: str, *, owner: str, status: str, reason: str, now: datetime
+) -> None:
+    """End a leased delivery without an attempt (skipped by a handshake, endpoint gone)."""
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.lease_owner == owner)
+        .values(
+            status=status,
+            next_attempt_at=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            last_error=reason,
+            updated_at=now,
+        )
+    )
+
+
+async def delivery_by_id(conn: AsyncConnection, account_id: str, delivery_id: str) -> Delivery | None:
+    row = (
+        await conn.execute(
+            select(webhook_deliveries).where(
+                webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.account_id == account_id
+            )
+        )
+    ).first()
+    return _row(Delivery, row) if row else None
+
+
+async def replay_delivery(
+    conn: AsyncConnection, account_id: str, delivery_id: str, *, now: datetime, from_states: tuple[str, ...]
+) -> bool:
+    """Schedule a finished delivery again, now, with a fresh retry window."""
+    result = await conn.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.id == delivery_id,
+            webhook_deliveries.c.account_id == account_id,
+            webhook_deliveries.c.status.in_(from_states),
+        )
+        .values(
+            status="pending",
+            next_attempt_at=now,
+            window_started_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            delivered_at=None,
+            updated_at=now,
+        )
+    )
+    return result.rowcount == 1
+
+
+async def list_deliveries(
+    conn: AsyncConnection,
+    account_id: str,
+    mode: str,
+    *,
+    limit: int,
+    before: Delivery | None = None,
+    job_id: str | None = None,
+    event_id: str | None = None,
+    event_type: str | None = None,
+    status: str | None = None,
+    endpoint_id: str | None = None,
+) -> list[Delivery]:
+    """A page of an account's deliveries, newest first, keyset-paginated on (created_at, id)."""
+    c = webhook_deliveries.c
+    query = select(webhook_deliveries).where(c.account_id == account_id, c.mode == mode)
+    for column, value in (
+        (c.job_id, job_id),
+        (c.event_public_id, event_id),
+        (c.event_type, event_type),
+        (c.status, status),
+        (c.endpoint_id, endpoint_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if before is not None:
+        query = query.where(
+            or_(c.created_at < before.created_at, and_(c.created_at == before.created_at, c.id < before.id))
+        )
+    rows = await conn.execute(query.order_by(c.created_at.desc(), c.id.desc()).limit(limit))
+    return [_row(Delivery, r) for r in rows]
+
+
+async def attempts_of(conn: AsyncConnection, delivery_ids: list[str]) -> dict[str, list[Attempt]]:
+    found: dict[str, list[Attempt]] = {i: [] for i in delivery_ids}
+    if not delivery_ids:
+        return found
+    rows = await conn.execute(
+        select(webhook_attempts)
+        .where(webhook_attempts.c.delivery_id.in_(delivery_ids))
+        .order_by(webhook_attempts.c.delivery_id, webhook_attempts.c.number)
+    )
+    for row in rows:
+        found[row.delivery_id].append(_row(Attempt, row))
+    return found
+
+
+# ------------------------------------------------------------ handshakes
+
+
+async def handshake_of(conn: AsyncConnection, job_id: str) -> Handshake | None:
+    row = (
+        await conn.execute(select(webhook_handshakes).where(webhook_handshakes.c.job_id == job_id))
+    ).first()
+    return _row(Handshake, row) if row else None
+
+
+async def save_handshake(
+    conn: AsyncConnection, *, job_id: str, url: str, verified: bool, detail: str, now: datetime
+) -> None:
+    await conn.execute(
+        _insert_ignoring_duplicates(conn, webhook_handshakes).values(
+            job_id=job_id, url=url, verified=verified, detail=detail, checked_at=now
+        )
+    )
+
+
+# -------------------------------------------------------------- retention
+
+
+async def retention_overrides(conn: AsyncConnection) -> dict[str, int]:
+    """Accounts with their own media retention: account id -> days."""
+    rows = await conn.execute(
+        select(accounts.c.id, accounts.c.retention_days).where(accounts.c.retention_days.is_not(None))
+    )
+    return {r.id: int(r.retention_days) for r in rows}
+
+
+def _media_kept() -> Any:
+    return and_(jobs.c.media.is_not(None), jobs.c.media_deleted_at.is_(None))
+
+
+async def media_expired(
+    conn: AsyncConnection, *, now: datetime, skip_accounts: list[str], limit: int
+) -> list[str]:
+    """Jobs whose media passed ``media_expires_at`` (accounts with an override left out)."""
+    query = select(jobs.c.id).where(_media_kept(), jobs.c.media_expires_at <= now)
+    if skip_accounts:
+        query = query.where(jobs.c.account_id.not_in(skip_accounts))
+    rows = await conn.execute(query.order_by(jobs.c.media_expires_at).limit(limit))
+    return [r[0] for r in rows]
+
+
+async def media_completed_before(
+    conn: AsyncConnection, *, account_id: str, cutoff: datetime, limit: int
+) -> list[str]:
+    """An account's jobs with media still kept that completed before ``cutoff``."""
+    rows = await conn.execute(
+        select(jobs.c.id)
+        .where(_media_kept(), jobs.c.account_id == account_id, jobs.c.completed_at <= cutoff)
+        .order_by(jobs.c.completed_at)
+        .limit(limit)
+    )
+    return [r[0] for r in rows]
+
+
+async def mark_media_purged(conn: AsyncConnection, job_id: str, *, now: datetime) -> bool:
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.media_deleted_at.is_(None))
+        .values(media_deleted_at=now, updated_at=now)
+    )
+    return result.rowcount == 1
