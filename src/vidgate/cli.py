@@ -247,6 +247,19 @@ def _price_text(spec: Any) -> str:
     }[rule.rule]
 
 
+@app.command("docs")
+def docs(
+    table: Annotated[str, typer.Argument(help="providers | routes")],
+) -> None:
+    """Print a generated reference table (markdown), as embedded in the README."""
+    from vidgate.catalog.loader import load_catalog
+    from vidgate.docs import render
+
+    if table not in ("providers", "routes"):
+        raise typer.BadParameter("one of: providers, routes")
+    print(render(table, load_catalog(_settings().catalog)))
+
+
 # ----------------------------------------------------------------- generate
 
 

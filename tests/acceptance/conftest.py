@@ -37,7 +37,7 @@ class Served:
 
 def start_server(
     tmp_path: Path,
-    database_url: str,
+    database_url: str | None,
     *,
     extra_env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
@@ -46,11 +46,13 @@ def start_server(
     data_dir = tmp_path / "served"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")}
     env.update(
-        VIDGATE_DATABASE_URL=database_url,
-        VIDGATE_SIMULATOR_LATENCY_S="0.5",
-        VIDGATE_RATE_LIMIT_PER_MINUTE="0",
-        PYTHONUNBUFFERED="1",
-        **(extra_env or {}),
+        {
+            **({"VIDGATE_DATABASE_URL": database_url} if database_url else {}),
+            "VIDGATE_SIMULATOR_LATENCY_S": "0.5",
+            "VIDGATE_RATE_LIMIT_PER_MINUTE": "0",
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
     )
     log = tmp_path / "server.log"
     process = subprocess.Popen(

@@ -1,0 +1,207 @@
+"""Live-mode keys through real adapters and fake upstreams on real ports.
+
+The gateway is configured only through VIDGATE_<NAME>_API_KEY / _BASE_URL, as an
+operator would; the fakes follow the providers' documented wire formats.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+
+import av
+import pytest
+
+from vidgate.api.app import create_app
+from vidgate.config import Settings
+from vidgate.testing.fake import FakeScript, FakeUpstream
+from vidgate.testing.fakes import fake_class
+from vidgate.testing.fakes.kling import TEST_SECRET_KEY
+from vidgate.testing.server import serve_in_thread
+from tests.conftest import Gateway, auth
+
+KLING_3_PRO = {"model": "kling-3-pro", "prompt": "a paper boat on a river", "duration": 5}
+
+
+@pytest.fixture
+def fakes() -> Iterator[dict[str, FakeUpstream]]:
+    with ExitStack() as stack:
+        running: dict[str, FakeUpstream] = {}
+        for name in ("fal", "kling"):
+            fake = fake_class(name)(api_key=f"{name}-key", script=FakeScript(latency_s=0.3, video_seconds=5))
+            fake.base_url = stack.enter_context(serve_in_thread(fake.app()))
+            running[name] = fake
+        yield running
+
+
+async def _live_gateway(settings: Settings, env: dict[str, str]) -> AsyncIterator[Gateway]:
+    import httpx
+
+    app = create_app(settings, run_worker=True, env=env)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client:
+            yield Gateway(app.state.services, client)
+
+
+@pytest.fixture
+async def fal_only(settings: Settings, fakes: dict[str, FakeUpstream]) -> AsyncIterator[Gateway]:
+    env = {"VIDGATE_FAL_API_KEY": "fal-key", "VIDGATE_FAL_BASE_URL": fakes["fal"].base_url}
+    async for gateway in _live_gateway(settings, env):
+        yield gateway
+
+
+@pytest.fixture
+async def kling_then_fal(settings: Settings, fakes: dict[str, FakeUpstream]) -> AsyncIterator[Gateway]:
+    env = {
+        "VIDGATE_FAL_API_KEY": "fal-key",
+        "VIDGATE_FAL_BASE_URL": fakes["fal"].base_url,
+        "VIDGATE_KLING_API_KEY": "kling-key",
+        "VIDGATE_KLING_BASE_URL": fakes["kling"].base_url,
+        "VIDGATE_KLING_SECRET_KEY": TEST_SECRET_KEY,
+    }
+    settings.upstream_timeout_s = 2
+    async for gateway in _live_gateway(settings, env):
+        yield gateway
+
+
+async def test_live_job_through_fal_completes_and_captures(
+    fal_only: Gateway, fakes: dict[str, FakeUpstream]
+) -> None:
+    key, principal = await fal_only.account("live-co", credit="5", mode="live")
+    created = await fal_only.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)
+    assert created.status_code == 200, created.text
+    done = await fal_only.wait_terminal(f"/v1/videos/{created.json()['id']}", key)
+    assert done["vidgate_status"] == "succeeded", done
+    assert done["upstream"]["provider"] == "fal"
+    assert done["cost"]["charged"] == "0.756" and done["cost"]["refunded"] == "0.00"
+    # the upstream saw the route's fal endpoint and fal's own auth scheme
+    method, path, body = next(r for r in fakes["fal"].requests if r[0] == "POST")
+    assert path.endswith("fal-ai/kling-video/v3/pro/text-to-video")
+    assert body["prompt"] == KLING_3_PRO["prompt"]
+    # the media is ours now: re-hosted, probed, and served from vidgate
+    content = await fal_only.client.get(f"/v1/videos/{done['id']}/content", headers=auth(key))
+    with av.open(io.BytesIO(content.content)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+    assert fakes["fal"].base_url not in str(content.headers)
+    account = (await fal_only.client.get("/v1/account", headers=auth(key))).json()
+    assert account["balance"] == "4.244" and account["held"] == "0.00"
+
+
+async def test_model_without_a_configured_upstream_is_unavailable(fal_only: Gateway) -> None:
+    key, _ = await fal_only.account("live-co", credit="5", mode="live")
+    response = await fal_only.client.post(
+        "/v1/videos",
+        headers=auth(key),
+        json={"model": "shengshu/vidu-q3-pro-t2v", "prompt": "x", "duration": 5},
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "model_unavailable"
+    model = (await fal_only.client.get("/v1/models/shengshu/vidu-q3-pro-t2v")).json()
+    assert model["available_live"] is False and model["unavailable_reason"]
+    listed = {m["id"]: m for m in (await fal_only.client.get("/v1/models")).json()["data"]}
+    assert listed["kling-3-pro"]["available_live"] is True
+
+
+async def test_5xx_at_submit_fails_over_to_the_next_route(
+    kling_then_fal: Gateway, fakes: dict[str, FakeUpstream]
+) -> None:
+    fakes["kling"].script.submit_statuses = [503]
+    key, _ = await kling_then_fal.account("live-co", credit="5", mode="live")
+    created = (await kling_then_fal.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
+    done = await kling_then_fal.wait_terminal(f"/v1/videos/{created['id']}", key)
+    assert done["vidgate_status"] == "succeeded" and done["upstream"]["provider"] == "fal"
+    # with the 503 gone, the same gateway goes back to the first route
+    again = (await kling_then_fal.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
+    done = await kling_then_fal.wait_terminal(f"/v1/videos/{again['id']}", key)
+    assert done["vidgate_status"] == "succeeded" and done["upstream"]["provider"] == "kling"
+
+
+async def test_rejection_at_submit_does_not_fail_over_and_costs_nothing(
+    kling_then_fal: Gateway, fakes: dict[str, FakeUpstream]
+) -> None:
+    fakes["kling"].script.content_policy = True
+    key, _ = await kling_then_fal.account("live-co", credit="5", mode="live")
+    created = (await kling_then_fal.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
+    done = await kling_then_fal.wait_terminal(f"/v1/videos/{created['id']}", key)
+    assert done["vidgate_status"] == "failed" and done["error"]["code"] == "content_policy_violation"
+    assert done["cost"]["charged"] is None and done["cost"]["refunded"] == done["cost"]["estimated"]
+    assert not [r for r in fakes["fal"].requests if r[0] == "POST"]
+
+
+async def test_every_route_timing_out_fails_with_upstream_timeout(
+    kling_then_fal: Gateway, fakes: dict[str, FakeUpstream]
+) -> None:
+    fakes["kling"].script.delay_s = 4
+    fakes["fal"].script.delay_s = 4
+    key, _ = await kling_then_fal.account("live-co", credit="5", mode="live")
+    created = (await kling_then_fal.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
+    done = await kling_then_fal.wait_terminal(f"/v1/videos/{created['id']}", key, timeout_s=40)
+    assert done["vidgate_status"] == "failed" and done["error"]["code"] == "upstream_timeout"
+    account = (await kling_then_fal.client.get("/v1/account", headers=auth(key))).json()
+    assert account["balance"] == "5.00"
+
+
+async def test_output_that_is_not_a_video_is_refused_and_refunded(
+    fal_only: Gateway, fakes: dict[str, FakeUpstream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vidgate.testing.fake as fake_module
+
+    monkeypatch.setattr(fake_module, "sample_mp4", lambda *a, **k: b"<html>not a video</html>")
+    key, _ = await fal_only.account("live-co", credit="5", mode="live")
+    created = (await fal_only.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
+    done = await fal_only.wait_terminal(f"/v1/videos/{created['id']}", key)
+    assert done["vidgate_status"] == "failed" and done["error"]["code"] == "invalid_output"
+    assert done["cost"]["charged"] is None
+
+
+async def test_expired_output_url_fails_the_job_with_the_reason(
+    fal_only: Gateway, fakes: dict[str, FakeUpstream]
+) -> None:
+    fakes["fal"].script.output_ttl_s = 0
+    key, _ = await fal_only.account("live-co", credit="5", mode="live")
+    created = (await fal_only.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
+    done = await fal_only.wait_terminal(f"/v1/videos/{created['id']}", key)
+    assert done["vidgate_status"] == "failed" and done["error"]["code"] == "upstream_output_expired"
+
+
+async def _live_key(settings: Settings) -> str:
+    from vidgate.billing.accounts import ensure_account, issue_key, top_up
+    from vidgate.store.engine import Database
+
+    db = Database(settings.resolved_database_url, null_pool=True)
+    try:
+        async with db.transaction() as conn:
+            account = await ensure_account(conn, "live-co")
+            issued = await issue_key(conn, account, mode="live")
+            await top_up(conn, account, micros=5_000_000, mode="live")
+    finally:
+        await db.dispose()
+    return issued.secret
+
+
+async def test_signed_fal_callback_is_verified_and_wakes_the_job(
+    settings: Settings, fakes: dict[str, FakeUpstream]
+) -> None:
+    """fal calls vidgate back on a real port; the Ed25519 signature is checked."""
+    import httpx
+
+    from vidgate.testing.server import free_port
+
+    port = free_port()
+    settings.public_url = f"http://127.0.0.1:{port}"
+    env = {"VIDGATE_FAL_API_KEY": "fal-key", "VIDGATE_FAL_BASE_URL": fakes["fal"].base_url}
+    app = create_app(settings, run_worker=True, env=env)
+    with serve_in_thread(app, port=port) as base:
+        # the app's engine lives on the server thread's loop: make the key with our own
+        key = await _live_key(settings)
+        async with httpx.AsyncClient(base_url=base) as client:
+            gateway = Gateway(app.state.services, client)
+            created = (await client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
+            done = await gateway.wait_terminal(f"/v1/videos/{created['id']}", key)
+    assert done["vidgate_status"] == "succeeded"
+    submitted = next(r for r in fakes["fal"].requests if r[0] == "POST")
+    assert submitted[1].endswith("text-to-video")
+    delivered = [payload for url, payload in fakes["fal"].callbacks_sent if "/callbacks/fal" in url]
+    assert delivered and all("error" not in p or p.get("status") for p in delivered)
