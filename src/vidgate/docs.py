@@ -32,5 +32,5 @@ def routes_table(catalog: Catalog) -> str:
 
 
 def render(name: str, catalog: Catalog) -> str:
-    body = {"providers": providers_table, "routes": lambda: routes_table(catalog)}[name]()
+    body = providers_table() if name == "providers" else routes_table(catalog)
     return f"{BEGIN.format(name=name)}\n{body}\n{END.format(name=name)}"

@@ -170,7 +170,7 @@ async def account_ledger(
     svc: Admin,
     mode: Literal["live", "test"] = "live",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> dict[str, Any]:
     row = await _account(svc, account_id)
     async with svc.db.read() as conn:

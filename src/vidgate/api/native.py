@@ -334,7 +334,7 @@ async def get_ledger(
     caller: Caller,
     svc: Svc,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     job_id: str | None = None,
 ) -> dict[str, Any]:
     async with svc.db.read() as conn:

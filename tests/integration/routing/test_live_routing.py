@@ -13,13 +13,13 @@ from contextlib import ExitStack
 import av
 import pytest
 
+from tests.conftest import Gateway, auth
 from vidgate.api.app import create_app
 from vidgate.config import Settings
 from vidgate.testing.fake import FakeScript, FakeUpstream
 from vidgate.testing.fakes import fake_class
 from vidgate.testing.fakes.kling import TEST_SECRET_KEY
 from vidgate.testing.server import serve_in_thread
-from tests.conftest import Gateway, auth
 
 KLING_3_PRO = {"model": "kling-3-pro", "prompt": "a paper boat on a river", "duration": 5}
 
@@ -39,11 +39,10 @@ async def _live_gateway(settings: Settings, env: dict[str, str]) -> AsyncIterato
     import httpx
 
     app = create_app(settings, run_worker=True, env=env)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as client:
-            yield Gateway(app.state.services, client)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        yield Gateway(app.state.services, client)
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ async def kling_then_fal(settings: Settings, fakes: dict[str, FakeUpstream]) -> 
 async def test_live_job_through_fal_completes_and_captures(
     fal_only: Gateway, fakes: dict[str, FakeUpstream]
 ) -> None:
-    key, principal = await fal_only.account("live-co", credit="5", mode="live")
+    key, _principal = await fal_only.account("live-co", credit="5", mode="live")
     created = await fal_only.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)
     assert created.status_code == 200, created.text
     done = await fal_only.wait_terminal(f"/v1/videos/{created.json()['id']}", key)
@@ -78,7 +77,7 @@ async def test_live_job_through_fal_completes_and_captures(
     assert done["upstream"]["provider"] == "fal"
     assert done["cost"]["charged"] == "0.756" and done["cost"]["refunded"] == "0.00"
     # the upstream saw the route's fal endpoint and fal's own auth scheme
-    method, path, body = next(r for r in fakes["fal"].requests if r[0] == "POST")
+    _method, path, body = next(r for r in fakes["fal"].requests if r[0] == "POST")
     assert path.endswith("fal-ai/kling-video/v3/pro/text-to-video")
     assert body["prompt"] == KLING_3_PRO["prompt"]
     # the media is ours now: re-hosted, probed, and served from vidgate
