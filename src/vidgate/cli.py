@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vidgate.config import Settings
+from vidgate.logs import configure as configure_logging
 
 app = typer.Typer(no_args_is_help=True, help="vidgate: a self-hosted gateway for AI video generation.")
 keys_app = typer.Typer(no_args_is_help=True, help="Issue and revoke API keys.")
@@ -65,9 +65,7 @@ def serve(
     from vidgate.bootstrap import first_run
 
     settings = _settings(data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     demo = asyncio.run(first_run(settings))
     base = settings.public_url or f"http://{host}:{port}"
     print(
@@ -86,9 +84,7 @@ def worker(data_dir: DataDir = None) -> None:
     from vidgate.api.app import build_services, close_services
 
     settings = _settings(data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
 
     async def main() -> None:
         svc = await build_services(settings)

@@ -1,0 +1,50 @@
+"""Logging set-up with secrets redacted from every record, whatever logger emits it.
+
+API keys (ours and the usual upstream shapes), bearer tokens, ``whsec_`` secrets
+and ``key=``/``token=`` query parameters are masked before a record is formatted,
+so neither a stray f-string nor a library's debug line can leak one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_PATTERNS = (
+    re.compile(r"(vg_(?:live|test)_)[A-Za-z0-9_\-]{6,}"),
+    re.compile(r"(whsec_)[A-Za-z0-9+/=_\-]{6,}"),
+    re.compile(r"((?:[Bb]earer|Key|Token)\s+)[A-Za-z0-9._~+/=\-]{8,}"),
+    re.compile(r"((?:api[_-]?key|key|token|secret|signature|sig)=)[^&\s\"']+", re.IGNORECASE),
+    re.compile(r"((?:sk|r8|xai|afk|ky|tl)[-_])[A-Za-z0-9_\-]{16,}"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern in _PATTERNS:
+        text = pattern.sub(r"\1[REDACTED]", text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def configure(level: str = "info") -> None:
+    """Root logging for the CLI: one format, secrets redacted, chatty libraries quiet."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
