@@ -329,6 +329,8 @@ class JobService:
                 now=now,
                 error_code="canceled",
                 error_message="canceled by the caller",
+                # Still due: the worker (the only caller of providers) cancels it upstream.
+                run_at=now if fresh.upstream_id else None,
             )
         if not done:
             raise Conflict(f"video {job_id!r} ended before it could be canceled", code="invalid_state")

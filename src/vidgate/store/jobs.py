@@ -161,7 +161,8 @@ async def lease_due(
     due = (
         select(jobs.c.id)
         .where(
-            jobs.c.status.in_([s.value for s in ACTIVE]),
+            # active jobs, and canceled ones still owing an upstream cancel
+            jobs.c.status.in_([s.value for s in ACTIVE] + [JobStatus.CANCELED.value]),
             jobs.c.run_at <= now,
             or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at < now),
         )

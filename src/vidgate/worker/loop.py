@@ -27,6 +27,7 @@ from vidgate.jobs.service import JobService
 from vidgate.jobs.states import JobStatus
 from vidgate.media.storage import Storage
 from vidgate.providers.base import (
+    Capability,
     ProviderAdapter,
     Route,
     UpstreamError,
@@ -77,6 +78,7 @@ class Worker:
             JobStatus.SUBMITTING: self._submit,
             JobStatus.RUNNING: self._poll,
             JobStatus.FETCHING: self._fetch,
+            JobStatus.CANCELED: self._cancel_upstream,
         }
 
     def wake(self) -> None:
@@ -143,7 +145,7 @@ class Worker:
 
     async def _step(self, job: Job) -> None:
         try:
-            if utcnow() >= job.deadline_at:
+            if utcnow() >= job.deadline_at and not job.terminal:
                 await self._expire(job)
                 return
             step = self._steps.get(job.status)
@@ -171,6 +173,17 @@ class Worker:
             with contextlib.suppress(UpstreamError, TimeoutError):
                 async with asyncio.timeout(10):
                     await adapter.cancel(self._ref(job))
+
+    async def _cancel_upstream(self, job: Job) -> None:
+        """The caller canceled: tell the upstream (best effort), then never look again."""
+        adapter = self.pool.adapter(job.provider or "")
+        if adapter is not None and job.upstream_id and Capability.CANCEL in adapter.capabilities:
+            try:
+                async with asyncio.timeout(self._call_timeout(adapter)):
+                    await adapter.cancel(self._ref(job))
+            except (UpstreamError, TimeoutError) as exc:
+                log.info("upstream cancel of %s failed (%s); it stays canceled here", job.id, exc)
+        await self._release(job, None)
 
     async def _submit(self, job: Job) -> None:
         spec = self.catalog.get(job.model)

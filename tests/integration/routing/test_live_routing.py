@@ -39,9 +39,10 @@ async def _live_gateway(settings: Settings, env: dict[str, str]) -> AsyncIterato
     import httpx
 
     app = create_app(settings, run_worker=True, env=env)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
         yield Gateway(app.state.services, client)
 
 
@@ -204,3 +205,32 @@ async def test_signed_fal_callback_is_verified_and_wakes_the_job(
     assert submitted[1].endswith("text-to-video")
     delivered = [payload for url, payload in fakes["fal"].callbacks_sent if "/callbacks/fal" in url]
     assert delivered and all("error" not in p or p.get("status") for p in delivered)
+
+
+async def test_cancel_releases_at_once_and_cancels_upstream(
+    fal_only: Gateway, fakes: dict[str, FakeUpstream]
+) -> None:
+    import asyncio
+
+    fakes["fal"].script.latency_s = 30
+    key, _ = await fal_only.account("live-co", credit="5", mode="live")
+    created = (await fal_only.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
+    for _ in range(200):
+        current = (await fal_only.client.get(f"/v1/videos/{created['id']}", headers=auth(key))).json()
+        if current["upstream"]:
+            break
+        await asyncio.sleep(0.05)
+    canceled = await fal_only.client.post(f"/v1/videos/{created['id']}/cancel", headers=auth(key))
+    assert canceled.status_code == 200, canceled.text
+    body = canceled.json()
+    assert body["vidgate_status"] == "canceled" and body["cost"]["refunded"] == body["cost"]["estimated"]
+    account = (await fal_only.client.get("/v1/account", headers=auth(key))).json()
+    assert account["balance"] == "5.00" and account["held"] == "0.00"
+    for _ in range(200):
+        if any(method == "PUT" and path.endswith("/cancel") for method, path, _ in fakes["fal"].requests):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"fal never saw the cancel: {fakes['fal'].requests}")
+    again = await fal_only.client.post(f"/v1/videos/{created['id']}/cancel", headers=auth(key))
+    assert again.status_code == 409
