@@ -24,7 +24,6 @@ BytePlus docs):
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -50,7 +49,7 @@ from vidgate.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from vidgate.providers.http import dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +73,6 @@ _ROLES: Mapping[str, str] = {
 }
 
 _AUTH_CODES = ("AuthenticationError", "AccessDenied", "ModelNotOpen", "QuotaExceeded")
-
-
-def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into ``into`` recursively (objects merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _merge(current, value)
-        else:
-            into[key] = copy.deepcopy(value)
-    return into
 
 
 def error_for(
@@ -155,7 +143,7 @@ class ArkAdapter:
 
     def build_body(self, req: GenerationRequest, route: Route) -> JSON:
         """The create body for ``req`` (pure; no I/O)."""
-        extras: JSON = _merge(_merge({}, route.params), req.provider_options)
+        extras: JSON = deep_merge(deep_merge({}, route.params), req.provider_options)
         model = route.image_model if req.first_frame and route.image_model else route.model
         settings: list[tuple[str, Any]] = [
             ("resolution", req.resolution.lower() if req.resolution else None),
@@ -177,7 +165,7 @@ class ArkAdapter:
             body["generate_audio"] = req.audio
         if self._ctx.callback_url:
             body["callback_url"] = self._ctx.callback_url
-        return _merge(body, extras)
+        return deep_merge(body, extras)
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
         data, response = await request_json(

@@ -25,7 +25,6 @@ UNCONFIRMED: ``parameters.audio`` (wan2.5+ automatic audio switch).
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
@@ -49,7 +48,7 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +80,6 @@ _SIZES: Mapping[tuple[str, str], str] = {
     ("1080p", "4:3"): "1632*1248",
     ("1080p", "3:4"): "1248*1632",
 }
-
-
-def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into ``into`` recursively (objects merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _merge(current, value)
-        else:
-            into[key] = copy.deepcopy(value)
-    return into
 
 
 def wan_size(resolution: str | None, aspect_ratio: str | None) -> str | None:
@@ -204,8 +192,8 @@ class DashscopeAdapter:
             "input": _inputs(req, kf2v=kf2v),
             "parameters": _parameters(req, image=kf2v or bool(req.first_frame)),
         }
-        _merge(body, route.params)
-        _merge(body, req.provider_options)
+        deep_merge(body, route.params)
+        deep_merge(body, req.provider_options)
         return (KF2V_PATH if kf2v else VIDEO_PATH), body
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:

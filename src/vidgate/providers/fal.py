@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import hashlib
 import json
 import logging
@@ -63,6 +62,7 @@ from vidgate.providers.base import (
     UpstreamStatus,
 )
 from vidgate.providers.http import (
+    deep_merge,
     dig,
     expect_dict,
     request_id_of,
@@ -121,17 +121,6 @@ def app_id(endpoint: str) -> str:
     if len(parts) < keep:
         raise UpstreamRejected(f"not a fal endpoint id: {endpoint!r}")
     return "/".join(parts[:keep])
-
-
-def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into ``into`` recursively (objects merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _merge(current, value)
-        else:
-            into[key] = copy.deepcopy(value)
-    return into
 
 
 def _detail_error(body: Any, fallback: str, status: int | None = None) -> UpstreamRejected:
@@ -261,8 +250,8 @@ class FalAdapter:
             body["generate_audio"] = req.audio
         if req.first_frame:
             body["image_url"] = req.first_frame
-        _merge(body, route.params)
-        return _merge(body, req.provider_options)
+        deep_merge(body, route.params)
+        return deep_merge(body, req.provider_options)
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
         endpoint = (route.image_model if req.first_frame and route.image_model else route.model).strip("/")

@@ -51,6 +51,7 @@ from vidgate.providers.base import (
 )
 from vidgate.providers.http import (
     CHUNK,
+    deep_merge,
     dig,
     error_for_status,
     expect_dict,
@@ -110,24 +111,14 @@ def rpc_error(error: JSON, request_id: str | None = None) -> UpstreamError:
     return cls(message, request_id=request_id)
 
 
-def merge_into(body: JSON, extra: Mapping[str, Any]) -> None:
-    """Merge ``extra`` into ``body`` in place; nested objects merge, anything else replaces."""
-    for key, value in extra.items():
-        current = body.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            merge_into(current, value)
-        else:
-            body[key] = value
-
-
 def merge_veo_extras(body: JSON, extra: Mapping[str, Any]) -> None:
     """Merge catalog params or provider options: Veo's top-level keys stay on top,
     anything else goes into ``parameters``."""
     top = {k: v for k, v in extra.items() if k in TOP_LEVEL_KEYS}
     params = {k: v for k, v in extra.items() if k not in TOP_LEVEL_KEYS}
     if params:
-        merge_into(body.setdefault("parameters", {}), params)
-    merge_into(body, top)
+        deep_merge(body.setdefault("parameters", {}), params)
+    deep_merge(body, top)
 
 
 def _parse_data_url(url: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ same typed ``UpstreamError`` whatever the provider. Provider-specific meaning of
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -161,6 +162,21 @@ def expect_dict(body: Any, request_id: str | None = None) -> JSON:
     if not isinstance(body, dict):
         raise UpstreamProtocolError("expected a JSON object from the upstream", request_id=request_id)
     return body
+
+
+def deep_merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``extra`` into ``into`` in place: nested objects merge, anything else replaces.
+
+    How every adapter lays catalog route params and a caller's provider options over
+    the body it built; values are copied so the catalog's data is never aliased.
+    """
+    for key, value in extra.items():
+        current = into.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            deep_merge(current, value)
+        else:
+            into[key] = copy.deepcopy(value)
+    return into
 
 
 def dig(body: Any, *path: str | int) -> Any:

@@ -45,7 +45,14 @@ from vidgate.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from vidgate.providers.http import dig, expect_dict, request_id_of, request_json, stream_http_output
+from vidgate.providers.http import (
+    deep_merge,
+    dig,
+    expect_dict,
+    request_id_of,
+    request_json,
+    stream_http_output,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +94,6 @@ def kling_error(status: int | None, body: Any, request_id: str | None) -> Upstre
     else:
         return None  # unknown code: the HTTP status decides
     return cls(message, **kwargs)
-
-
-def _merge(body: JSON, extra: Mapping[str, Any]) -> None:
-    for key, value in extra.items():
-        if isinstance(body.get(key), dict) and isinstance(value, Mapping):
-            _merge(body[key], value)
-        else:
-            body[key] = value
 
 
 def _image(url: str) -> str:
@@ -191,8 +190,8 @@ class KlingAdapter:
         body.update({key: req.options[key] for key in OPTION_FIELDS if key in req.options})
         if self._ctx.callback_url:
             body["callback_url"] = self._ctx.callback_url
-        _merge(body, route.params)
-        _merge(body, req.provider_options)
+        deep_merge(body, route.params)
+        deep_merge(body, req.provider_options)
         answer, request_id = await self._call("POST", f"/v1/videos/{kind}", body)
         task_id = dig(answer, "data", "task_id")
         if not isinstance(task_id, str | int) or task_id == "":

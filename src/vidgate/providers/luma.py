@@ -22,7 +22,6 @@ moderation failure (Luma has answered ``"Advanced moderation failed"``).
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -45,7 +44,7 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +60,6 @@ _STATES: Mapping[str, State] = {
 
 # Phrases Luma uses for a moderation refusal (observed, not documented).
 _MODERATION = ("moderation failed", "content policy", "prompt not allowed")
-
-
-def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into ``into`` recursively (objects merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _merge(current, value)
-        else:
-            into[key] = copy.deepcopy(value)
-    return into
 
 
 def is_moderation(reason: str) -> bool:
@@ -146,8 +134,8 @@ class LumaAdapter:
             log.info("luma: reference images are not mapped; leaving them out")
         if self._ctx.callback_url:
             body["callback_url"] = self._ctx.callback_url
-        _merge(body, route.params)
-        _merge(body, req.provider_options)
+        deep_merge(body, route.params)
+        deep_merge(body, req.provider_options)
         return body
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:

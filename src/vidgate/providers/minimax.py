@@ -44,7 +44,14 @@ from vidgate.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from vidgate.providers.http import dig, expect_dict, request_id_of, request_json, stream_http_output
+from vidgate.providers.http import (
+    deep_merge,
+    dig,
+    expect_dict,
+    request_id_of,
+    request_json,
+    stream_http_output,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +96,6 @@ def business_error(body: Any, request_id: str | None, status_code: int | None = 
 
 def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError | None:
     return business_error(body, request_id, status)
-
-
-def _merge(body: JSON, extra: Mapping[str, Any]) -> None:
-    for key, value in extra.items():
-        if isinstance(body.get(key), dict) and isinstance(value, Mapping):
-            _merge(body[key], value)
-        else:
-            body[key] = value
 
 
 def _json_of(call: CallbackRequest) -> Any:
@@ -167,8 +166,8 @@ class MinimaxAdapter:
             body["prompt_optimizer"] = bool(req.options["prompt_optimizer"])
         if self._ctx.callback_url:
             body["callback_url"] = self._ctx.callback_url
-        _merge(body, route.params)
-        _merge(body, req.provider_options)
+        deep_merge(body, route.params)
+        deep_merge(body, req.provider_options)
         answer, request_id = await self._call("POST", "/v1/video_generation", json_body=body)
         if error := business_error(answer, request_id):
             raise error

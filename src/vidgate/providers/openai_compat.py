@@ -27,7 +27,6 @@ The Sora 2 API was shut down on 2026-09-24; this adapter stays for compatible up
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
@@ -54,7 +53,14 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import dig, expect_dict, request_id_of, request_json, stream_http_output
+from vidgate.providers.http import (
+    deep_merge,
+    dig,
+    expect_dict,
+    request_id_of,
+    request_json,
+    stream_http_output,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +87,6 @@ def size_for(resolution: str | None, aspect_ratio: str | None) -> str | None:
     if size is None:
         raise UpstreamRejected(f"no OpenAI video size for {resolution} at {aspect_ratio}")
     return size
-
-
-def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into ``into`` recursively (objects merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _merge(current, value)
-        else:
-            into[key] = copy.deepcopy(value)
-    return into
 
 
 def _error(error: Any, fallback: str, status: int | None = None) -> UpstreamRejected:
@@ -149,8 +144,8 @@ class OpenAICompatAdapter:
             body["size"] = size
         if req.first_frame:
             body["input_reference"] = {"image_url": req.first_frame}
-        _merge(body, route.params)
-        return _merge(body, req.provider_options)
+        deep_merge(body, route.params)
+        return deep_merge(body, req.provider_options)
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
         answer, response = await request_json(

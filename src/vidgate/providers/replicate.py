@@ -30,7 +30,6 @@ with a model-specific message, reported as ``UpstreamRejected`` with that messag
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
@@ -57,7 +56,7 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import expect_dict, request_id_of, request_json, stream_http_output
+from vidgate.providers.http import deep_merge, expect_dict, request_id_of, request_json, stream_http_output
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +83,6 @@ _IMAGE_FIELDS: Mapping[str, tuple[str, str | None]] = {
     "minimax/": ("first_frame_image", "last_frame_image"),
     "google/veo": ("image", "last_frame"),
 }
-
-
-def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into ``into`` recursively (objects merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _merge(current, value)
-        else:
-            into[key] = copy.deepcopy(value)
-    return into
 
 
 def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError | None:
@@ -219,8 +207,8 @@ class ReplicateAdapter:
             data[first_field] = req.first_frame
         if req.last_frame and last_field:
             data[last_field] = req.last_frame
-        _merge(data, route.params)
-        return _merge(data, req.provider_options)
+        deep_merge(data, route.params)
+        return deep_merge(data, req.provider_options)
 
     def _create_call(self, model: str) -> tuple[str, JSON]:
         """(URL, body without input) for the three create routes."""

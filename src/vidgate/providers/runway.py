@@ -19,7 +19,6 @@ Wire facts (specs/upstream-protocols.md §7, runwayml SDK and docs.dev.runwayml.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
@@ -40,7 +39,7 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +70,6 @@ _RATIOS: Mapping[tuple[str, str | None], str] = {
 }
 
 _SAFETY_PREFIXES = ("SAFETY.", "INPUT_PREPROCESSING.SAFETY")
-
-
-def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into ``into`` recursively (objects merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _merge(current, value)
-        else:
-            into[key] = copy.deepcopy(value)
-    return into
 
 
 def runway_ratio(aspect_ratio: str | None, resolution: str | None) -> str | None:
@@ -179,8 +167,8 @@ class RunwayAdapter:
             body["negativePrompt"] = req.negative_prompt
         if req.audio is not None:
             body["audio"] = req.audio
-        _merge(body, route.params)
-        _merge(body, req.provider_options)
+        deep_merge(body, route.params)
+        deep_merge(body, req.provider_options)
         path = "/v1/image_to_video" if (first or last) else "/v1/text_to_video"
         return path, body
 

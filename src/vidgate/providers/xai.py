@@ -23,7 +23,6 @@ UNCONFIRMED, and built to tolerate being wrong: the ``image`` key shape
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
@@ -46,7 +45,7 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +58,6 @@ _STATES: Mapping[str, State] = {
     "failed": "failed",
     "expired": "failed",
 }
-
-
-def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into ``into`` recursively (objects merge, everything else replaces)."""
-    for key, value in extra.items():
-        current = into.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _merge(current, value)
-        else:
-            into[key] = copy.deepcopy(value)
-    return into
 
 
 def _mentions_moderation(*texts: Any) -> bool:
@@ -125,8 +113,8 @@ class XaiAdapter:
             body["reference_images"] = [{"url": url} for url in references]
         if req.last_frame:
             log.info("xai: Grok Imagine takes no last frame; leaving it out")
-        _merge(body, route.params)
-        _merge(body, req.provider_options)
+        deep_merge(body, route.params)
+        deep_merge(body, req.provider_options)
         return body
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
