@@ -92,6 +92,7 @@ class SimulatorAdapter:
             "height": height,
             "prompt": req.prompt[:500],
             "model": req.model,
+            "outputs": max(1, min(8, int(route.params.get("outputs", 1)))),
         }
         return UpstreamRef(id=f"sim-{int(state['t0'] * 1000)}-{os.getpid()}", request_id=None, state=state)
 
@@ -119,13 +120,19 @@ class SimulatorAdapter:
             )
         if state.get("fail"):
             return UpstreamStatus("failed", error=UpstreamRejected(FAIL_REASON), raw_status="failed")
-        query = urlencode({k: state[k] for k in ("seconds", "width", "height", "prompt", "model")})
-        return UpstreamStatus(
-            "succeeded",
-            progress=100,
-            outputs=(UpstreamOutput(url=f"simulator://render?{query}", content_type="video/mp4"),),
-            raw_status="done",
+        takes = int(state.get("outputs", 1))
+        outputs = tuple(
+            UpstreamOutput(
+                url="simulator://render?"
+                + urlencode(
+                    {k: state[k] for k in ("seconds", "width", "height", "model")}
+                    | {"prompt": state["prompt"] + (f" (take {take + 1} of {takes})" if takes > 1 else "")}
+                ),
+                content_type="video/mp4",
+            )
+            for take in range(takes)
         )
+        return UpstreamStatus("succeeded", progress=100, outputs=outputs, raw_status="done")
 
     async def cancel(self, ref: UpstreamRef) -> None:
         return None

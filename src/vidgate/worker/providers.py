@@ -63,6 +63,8 @@ class ProviderPool:
     def routes_for(self, spec: ModelSpec, mode: str) -> list[Route]:
         """The routes a job may take, in order (circuit state is checked at submit time)."""
         if mode == "test":
+            if spec.outputs > 1:  # e.g. midjourney-video's four takes
+                return [Route(SIMULATOR_ROUTE.provider, SIMULATOR_ROUTE.model, params={"outputs": spec.outputs})]
             return [SIMULATOR_ROUTE]
         return [_route(r) for r in spec.routes if r.provider in self._adapters]
 

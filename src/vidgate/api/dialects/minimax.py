@@ -1,0 +1,404 @@
+"""MiniMax Hailuo video API as Taam Cloud documents it (seed 002), mounted at ``/minimax``.
+
+A MiniMax client sets its base URL to ``http://HOST/minimax`` and keeps its code:
+
+* ``POST /v1/video_generation`` creates a task: ``{"task_id", "base_resp"}``;
+* ``GET /v1/query/video_generation?task_id=`` answers ``Preparing``, ``Queueing``,
+  ``Processing``, ``Success`` (with a ``file_id`` and the frame size) or ``Fail``;
+* ``GET /v1/files/retrieve?file_id=`` answers the file with a ``download_url``, which
+  is vidgate's own signed URL (``/v1/files/retrieve_content`` streams the bytes).
+
+Ids are numeric strings: the ``task_id`` is the job id read as a number
+(``vidgate.ids``), the ``file_id`` that number under a fixed mask, so both lead back
+to the job without a table. Resolutions travel as ``768P`` and are lower-cased for
+the catalog; ``[camera move]`` commands stay in the prompt untouched.
+
+Every error carries both envelopes, MiniMax's ``base_resp`` and Taam's ``error``,
+under Taam's HTTP status. Submit-time upstream refusals are answered at create, as
+MiniMax does (``wait_for_ack``). ``callback_url`` subscribes the job to pushes in the
+query-response shape, after MiniMax's challenge handshake (``webhook_handshake``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
+
+from vidgate.api.auth import authenticate, bearer_token
+from vidgate.api.context import Services, services
+from vidgate.api.errors import error_headers
+from vidgate.api.media import MediaLinks, media_key, media_links, range_response
+from vidgate.clock import unix
+from vidgate.errors import (
+    GatewayError,
+    InsufficientFunds,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    UnknownModel,
+    UpstreamFailed,
+)
+from vidgate.ids import job_hex, job_id_from_number, job_id_to_number
+from vidgate.jobs.models import Job, Principal
+from vidgate.jobs.request import GenerationRequest, ImageInput
+from vidgate.jobs.states import JobStatus
+
+PREFIX = "/minimax"
+DIALECT = "minimax"
+router = APIRouter(tags=["minimax"])
+
+ACK_TIMEOUT_S = 5.0  # how long create waits for the upstream's acknowledgement
+FILENAME = "output_aigc.mp4"
+_FILE_MASK = 0x9E3779B97F4A7C15F39CC0605CEDC834  # file_id = task number XOR this (a bijection)
+_OK = {"status_code": 0, "status_msg": "success"}
+
+# vidgate's field names in messages -> MiniMax's.
+_WIRE_NAMES = {
+    "image_url": "first_frame_image",
+    "last_frame_url": "last_frame_image",
+    "reference_images": "subject_reference",
+    "webhook_url": "callback_url",
+}
+_NAME_PATTERN = re.compile(r"\b(" + "|".join(_WIRE_NAMES) + r")\b")
+_RESOLUTION_PATTERN = re.compile(r"\b(\d{3,4})p\b")
+
+# base_resp codes (MiniMax's error-code page), by vidgate error code.
+_CODE_OF = {
+    "content_policy_violation": 1026,
+    "insufficient_balance": 1008,
+    "spend_cap_exceeded": 1008,
+    "rate_limit_exceeded": 1002,
+    "missing_api_key": 1004,
+    "invalid_api_key": 2049,
+    "key_inactive": 1004,
+    "internal_error": 1024,
+    # why a task failed
+    "upstream_rejected": 2013,
+    "timeout": 1001,
+    "upstream_timeout": 1001,
+    "upstream_rate_limited": 1002,
+}
+# Taam's HTTP statuses where vidgate's differ (the seed has no 402 or 403).
+_STATUS_OF: tuple[tuple[type[GatewayError], int], ...] = (
+    (UnknownModel, 400),
+    (InsufficientFunds, 400),
+    (PermissionDenied, 401),
+)
+# Push status per vidgate event type; MiniMax documents processing/success/failed pushes.
+_PUSHED = {
+    "video.progress": "Processing",
+    "video.completed": "Success",
+    "video.failed": "Fail",
+    "video.expired": "Fail",
+    "video.canceled": "Fail",
+}
+
+
+# ------------------------------------------------------------------ errors
+
+
+def render_error(error: GatewayError) -> Response:
+    """Taam's HTTP status, with MiniMax's ``base_resp`` and Taam's ``error`` in the body."""
+    status = next((s for kind, s in _STATUS_OF if isinstance(error, kind)), error.status)
+    code = _CODE_OF.get(error.code) or _code_of_status(status)
+    message = _wire_message(error.message)
+    if code == 2013 and not message.startswith("invalid params"):
+        message = f"invalid params, {message}"
+    body = {
+        "base_resp": {"status_code": code, "status_msg": message},
+        "error": {"message": message, "code": code},
+    }
+    return JSONResponse(body, status_code=status, headers=error_headers(error))
+
+
+def _code_of_status(status: int) -> int:
+    if status == 401:
+        return 1004
+    if status == 429:
+        return 1002
+    if status == 504:
+        return 1001
+    if status >= 500:
+        return 1024
+    return 2013
+
+
+def _wire_message(message: str) -> str:
+    """A message in MiniMax's words: its field names, its ``768P`` resolutions."""
+    renamed = _NAME_PATTERN.sub(lambda m: _WIRE_NAMES[m.group(1)], message)
+    return _RESOLUTION_PATTERN.sub(lambda m: f"{m.group(1)}P", renamed)
+
+
+# ------------------------------------------------------------------ ids
+
+
+def task_id(job: Job) -> str:
+    return job_id_to_number(job.id)
+
+
+def file_id(job: Job) -> str:
+    tail = job_hex(job.id)
+    if tail is None:
+        raise ValueError(f"not a job id: {job.id!r}")
+    return str(int(tail, 16) ^ _FILE_MASK)
+
+
+def _job_id_of_file(value: str) -> str | None:
+    if not value.isdigit() or len(value) > 40 or int(value) >= 1 << 128:
+        return None
+    return job_id_from_number(str(int(value) ^ _FILE_MASK))
+
+
+# ------------------------------------------------------------------ wire shapes
+
+
+class SubjectReference(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: StrictStr = "character"
+    image: list[StrictStr]
+
+
+class CreateTask(BaseModel):
+    """The create body; fields MiniMax has and vidgate does not model are passed on."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: StrictStr
+    prompt: StrictStr | None = None
+    prompt_optimizer: StrictBool | None = None
+    fast_pretreatment: StrictBool | None = None
+    first_frame_image: StrictStr | None = None
+    last_frame_image: StrictStr | None = None
+    subject_reference: list[SubjectReference] | None = None
+    duration: StrictInt | None = None
+    resolution: StrictStr | None = None
+    callback_url: StrictStr | None = None
+    aigc_watermark: StrictBool | None = None
+
+
+_PASSED_ON = ("prompt_optimizer", "fast_pretreatment", "aigc_watermark")
+
+
+def status_word(job: Job) -> str:
+    """The job's state in MiniMax's words (Preparing -> Queueing -> Processing -> Success | Fail)."""
+    if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTING):
+        return "Preparing"
+    if job.status is JobStatus.RUNNING and job.progress == 0:
+        return "Queueing"
+    if job.status in (JobStatus.RUNNING, JobStatus.FETCHING):
+        return "Processing"
+    return "Success" if job.status is JobStatus.SUCCEEDED else "Fail"
+
+
+def task_object(job: Job) -> dict[str, Any]:
+    """The query response (and the push body) for a job."""
+    word = status_word(job)
+    body: dict[str, Any] = {"task_id": task_id(job), "status": word, "file_id": ""}
+    if word == "Success" and job.media is not None:
+        body.update(file_id=file_id(job), video_width=job.media.width, video_height=job.media.height)
+    if word == "Fail":
+        code = _CODE_OF.get(job.error_code or "", 1000)
+        body["base_resp"] = {"status_code": code, "status_msg": job.error_message or job.status.value}
+    else:
+        body["base_resp"] = dict(_OK)
+    return body
+
+
+def file_object(job: Job, links: MediaLinks) -> dict[str, Any]:
+    url = links.url(job, "video")
+    if url is None or job.media is None:
+        raise NotFound(f"file {file_id(job)} not found (deleted or expired)", param="file_id")
+    return {
+        "file": {
+            "file_id": file_id(job),
+            "bytes": job.media.bytes,
+            "created_at": unix(job.completed_at or job.created_at),
+            "filename": FILENAME,
+            "purpose": "video_generation",
+            "download_url": url,
+        },
+        "base_resp": dict(_OK),
+    }
+
+
+# ------------------------------------------------------------------ requests
+
+
+async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    found = await authenticate(services(request).db, bearer_token(authorization))
+    request.state.principal = found
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+Svc = Annotated[Services, Depends(services)]
+
+
+async def _read_create(request: Request) -> CreateTask:
+    raw = await request.body()
+    if not raw:
+        raise InvalidRequest("the request body is empty; send a JSON object")
+    try:
+        return CreateTask.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise InvalidRequest("the request body is not valid JSON") from None
+        param = ".".join(str(p) for p in first["loc"]) or None
+        if first["type"] == "missing":
+            raise InvalidRequest(f"{param} is required", param=param) from None
+        raise InvalidRequest(f"{param}: {first['msg']}", param=param) from None
+
+
+def to_request(svc: Services, body: CreateTask) -> GenerationRequest:
+    spec = svc.catalog.resolve(DIALECT, body.model)
+    images: list[ImageInput] = []
+    if body.first_frame_image:
+        images.append(ImageInput(url=body.first_frame_image, role="first_frame"))
+    if body.last_frame_image:
+        images.append(ImageInput(url=body.last_frame_image, role="last_frame"))
+    if body.subject_reference is not None and len(body.subject_reference) > 1:
+        raise InvalidRequest("subject_reference takes one subject only", param="subject_reference")
+    expected_type = str(spec.dialect.get("subject_reference_type", "character"))
+    for subject in body.subject_reference or ():
+        if subject.type != expected_type:
+            raise InvalidRequest(
+                f"subject_reference.type {subject.type!r} is not supported; use {expected_type!r}",
+                param="subject_reference",
+            )
+        if len(subject.image) != 1:
+            raise InvalidRequest(
+                "subject_reference.image takes exactly one image URL", param="subject_reference"
+            )
+        images.append(ImageInput(url=subject.image[0], role="reference"))
+    passed_on = {name: getattr(body, name) for name in _PASSED_ON if getattr(body, name) is not None}
+    return GenerationRequest(
+        model=spec.id,
+        prompt=body.prompt or "",
+        duration_s=body.duration,
+        resolution=body.resolution.lower() if body.resolution is not None else None,
+        images=tuple(images),
+        provider_options=passed_on,
+        webhook_url=body.callback_url,
+    )
+
+
+def _refusal(job: Job) -> GatewayError | None:
+    """The error to answer create with when the upstream refused the task at submit."""
+    if job.status is not JobStatus.FAILED:
+        return None
+    message = job.error_message or "the upstream refused the task"
+    if job.error_code in ("content_policy_violation", "upstream_rejected"):
+        return InvalidRequest(message, code=job.error_code)
+    status = 504 if job.error_code == "upstream_timeout" else 502
+    return UpstreamFailed(message, status=status, request_id=job.upstream_request_id)
+
+
+async def _job_of_task(svc: Services, caller: Principal, value: str) -> Job:
+    job_id = job_id_from_number(value.strip())
+    if job_id is None:
+        raise InvalidRequest(f"task_id {value!r} is not a task id (a numeric string)", param="task_id")
+    try:
+        return await svc.jobs.get(caller, job_id)
+    except NotFound:
+        raise NotFound(f"task {value} not found", param="task_id") from None
+
+
+async def _job_of_file(svc: Services, caller: Principal, value: str) -> Job:
+    job_id = _job_id_of_file(value.strip())
+    if job_id is None:
+        raise InvalidRequest(f"file_id {value!r} is not a file id (a numeric string)", param="file_id")
+    try:
+        job = await svc.jobs.get(caller, job_id)
+    except NotFound:
+        raise NotFound(f"file {value} not found", param="file_id") from None
+    if job.status is not JobStatus.SUCCEEDED:
+        raise NotFound(f"file {value} not found", param="file_id")
+    return job
+
+
+# ------------------------------------------------------------------ routes
+
+
+@router.post("/v1/video_generation", summary="Create a video generation task")
+async def create_task(request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+    body = await _read_create(request)
+    submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect=DIALECT)
+    job = await svc.jobs.wait_for_ack(submitted.job, timeout_s=ACK_TIMEOUT_S)
+    refusal = _refusal(job)
+    if refusal is not None:
+        raise refusal
+    return {"task_id": task_id(job), "base_resp": dict(_OK)}
+
+
+@router.get("/v1/query/video_generation", summary="Query a video generation task")
+async def query_task(task_id: Annotated[str, Query()], caller: Caller, svc: Svc) -> dict[str, Any]:
+    return task_object(await _job_of_task(svc, caller, task_id))
+
+
+@router.get("/v1/files/retrieve", summary="A generated file and its download URL")
+async def retrieve_file(
+    file_id: Annotated[str, Query()], request: Request, caller: Caller, svc: Svc
+) -> dict[str, Any]:
+    job = await _job_of_file(svc, caller, file_id)
+    return file_object(job, media_links(request))
+
+
+@router.api_route(
+    "/v1/files/retrieve_content", methods=["GET", "HEAD"], summary="The bytes of a generated file"
+)
+async def retrieve_content(
+    file_id: Annotated[str, Query()], request: Request, caller: Caller, svc: Svc
+) -> Response:
+    job = await _job_of_file(svc, caller, file_id)
+    key = media_key(job, "video")
+    if key is None:
+        raise NotFound(f"file {file_id} not found (deleted or expired)", param="file_id")
+    return await range_response(
+        svc.storage, key, request=request, content_type="video/mp4", filename=FILENAME
+    )
+
+
+# ------------------------------------------------------------------ push
+
+
+def webhook_handshake(url: str) -> tuple[bytes, Callable[[bytes], bool]]:
+    """MiniMax's check before the first push: POST a challenge, expect it echoed."""
+    challenge = secrets.token_urlsafe(24)
+    body = json.dumps({"challenge": challenge}).encode()
+
+    def echoed(reply: bytes) -> bool:
+        try:
+            answer = json.loads(reply)
+        except ValueError:
+            return False
+        return isinstance(answer, dict) and answer.get("challenge") == challenge
+
+    return body, echoed
+
+
+def render_webhook(
+    job: Job, event_type: str, links: MediaLinks, key_secret_hash: str
+) -> tuple[bytes, dict[str, str]] | None:
+    """A push in the query-response shape (MiniMax signs nothing)."""
+    word = _PUSHED.get(event_type)
+    if word is None or not job.request.webhook_url:
+        return None
+    if word == "Processing":
+        body: dict[str, Any] = {
+            "task_id": task_id(job),
+            "status": word,
+            "file_id": "",
+            "base_resp": dict(_OK),
+        }
+    else:
+        body = task_object(job)
+    return json.dumps(body, separators=(",", ":")).encode(), {"Content-Type": "application/json"}

@@ -1,0 +1,1 @@
+"""Dialect tests: each seed API through the whole app."""
