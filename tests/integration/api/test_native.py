@@ -118,3 +118,16 @@ async def test_insufficient_balance_is_402_and_creates_nothing(gateway: Gateway)
     assert response.status_code == 402, response.text
     assert "balance" in response.json()["error"]["message"]
     assert (await gateway.client.get("/v1/videos", headers=auth(key))).json()["data"] == []
+
+
+async def test_models_carry_every_constraint_a_form_needs(gateway: Gateway) -> None:
+    listed = {m["id"]: m for m in (await gateway.client.get("/v1/models")).json()["data"]}
+    i2v = listed["kuaishou/kling-v3.0-pro-i2v"]
+    assert i2v["constraints"]["image"] == "required"
+    hunyuan = listed["tencent/hunyuan-video-fast"]
+    assert hunyuan["constraints"]["duration"] == [5] and hunyuan["defaults"]["duration"] == 5
+    assert listed["kling-3-pro"]["constraints"]["prompt_max"] == 4000
+    hailuo = next(m for m in listed.values() if m["constraints"]["durations_by_resolution"])
+    assert all(isinstance(v, list) for v in hailuo["constraints"]["durations_by_resolution"].values())
+    coming_soon = listed["minimax/hailuo-02"]
+    assert coming_soon["orderable"] is False and coming_soon["unavailable_reason"]

@@ -38,8 +38,8 @@ export const session = {
  * a sub-path behind a proxy still finds its API next to the page.
  * Returns {data, headers, status}; throws ApiError for non-2xx answers.
  */
-export async function call(path, { method = "GET", body, key = session.key, signal } = {}) {
-  const headers = { Accept: "application/json" };
+export async function call(path, { method = "GET", body, key = session.key, signal, extraHeaders = {} } = {}) {
+  const headers = { Accept: "application/json", ...extraHeaders };
   if (key) headers.Authorization = `Bearer ${key}`;
   let payload;
   if (body !== undefined) {
@@ -74,7 +74,9 @@ export const api = {
   account: (key) => call("v1/account", { key }).then((r) => r.data),
   models: () => call("v1/models").then((r) => r.data.data),
   quote: (body, signal) => call("v1/quotes", { method: "POST", body, signal }).then((r) => r.data),
-  create: (body) => call("v1/videos", { method: "POST", body }),
+  /** One Send is one job, even if the request is retried: the gateway replays by Idempotency-Key. */
+  create: (body, idempotencyKey) =>
+    call("v1/videos", { method: "POST", body, extraHeaders: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {} }),
   video: (id) => call(`v1/videos/${encodeURIComponent(id)}`),
   videos: ({ after, limit = 20 } = {}) => {
     const query = new URLSearchParams({ limit: String(limit), order: "desc" });

@@ -56,7 +56,9 @@ const tracker = {
 
   /** Start polling a job seen elsewhere (a history row), unless already polling. */
   watch(job) {
-    if (!this.jobs.has(job.id) || !this.timers.has(job.id)) this.put(job);
+    const known = this.jobs.get(job.id);
+    if (known && (terminal(known) || this.timers.has(job.id))) return;
+    this.put(job);
   },
 
   schedule(id, afterMs) {
@@ -138,7 +140,17 @@ class JobView {
   clear() {
     this.id = null;
     this.player = null;
+    this.node = null;
     this.root.replaceChildren();
+  }
+
+  /** Take the card out of the page while another view shows (test ids stay unique). */
+  detach() {
+    if (this.node && this.node.isConnected) this.node.remove();
+  }
+
+  attach() {
+    if (this.node && !this.node.isConnected) this.root.replaceChildren(this.node);
   }
 
   show(job) {
@@ -152,7 +164,7 @@ class JobView {
     this.id = job.id;
     this.player = null;
     this.lastStatus = null;
-    this.status = h("span", { class: "chip", "data-testid": "job-status", "aria-live": "polite" });
+    this.status = h("span", { class: "chip", "data-testid": "job-status" });
     this.fill = h("div", { class: "progress-fill" });
     this.bar = h(
       "div",
@@ -167,20 +179,19 @@ class JobView {
     const title = this.linkTitle
       ? h("a", { href: `#/jobs/${job.id}`, class: "job-id mono", title: "Open this video's page" }, job.id)
       : h("span", { class: "job-id mono" }, job.id);
-    this.root.replaceChildren(
-      h(
-        "article",
-        { class: "job", "data-job-id": job.id },
-        h("header", { class: "job-head" }, h("div", { class: "job-head-text" }, h("div", { class: "job-model" }, job.model), title), this.status),
-        job.prompt ? h("p", { class: "job-prompt" }, job.prompt) : null,
-        h("p", { class: "job-spec small muted" }, jobSpecLine(job)),
-        h("div", { class: "progress-row" }, this.bar, this.progressText),
-        this.stage,
-        this.failure,
-        this.actions,
-        this.costs,
-      ),
+    this.node = h(
+      "article",
+      { class: "job", "data-job-id": job.id },
+      h("header", { class: "job-head" }, h("div", { class: "job-head-text" }, h("div", { class: "job-model" }, job.model), title), this.status),
+      job.prompt ? h("p", { class: "job-prompt" }, job.prompt) : null,
+      h("p", { class: "job-spec small muted" }, jobSpecLine(job)),
+      h("div", { class: "progress-row" }, this.bar, this.progressText),
+      this.stage,
+      this.failure,
+      this.actions,
+      this.costs,
     );
+    this.root.replaceChildren(this.node);
   }
 
   update(job) {
@@ -189,7 +200,8 @@ class JobView {
     this.status.dataset.status = job.status;
     this.status.textContent = info.label;
 
-    const progress = job.status === "completed" ? 100 : Math.max(0, Math.min(100, Number(job.progress) || 0));
+    const ended = terminal(job);
+    const progress = ended ? 100 : Math.max(0, Math.min(100, Number(job.progress) || 0));
     this.fill.style.width = `${progress}%`;
     this.bar.setAttribute("aria-valuenow", String(progress));
     this.bar.dataset.state = job.status === "failed" ? "failed" : job.status === "completed" ? "done" : progress > 0 ? "running" : "waiting";
@@ -197,7 +209,8 @@ class JobView {
       job.status === "completed" ? "100%" : job.status === "failed" ? "Stopped" : progress > 0 ? `${progress}%` : info.label === "Queued" ? "Waiting for a worker" : "Starting";
 
     if (job.status === "completed") this.showResult(job);
-    else if (!this.player) this.showPlaceholder(job);
+    else if (job.status === "failed") this.stage.hidden = true;
+    else if (!this.player) this.showPlaceholder();
 
     if (job.status === "failed") this.showFailure(job);
     else this.failure.hidden = true;
@@ -209,15 +222,16 @@ class JobView {
     }
   }
 
-  showPlaceholder(job) {
-    const waiting = job.status !== "failed";
-    this.stage.className = `job-stage${waiting ? " is-waiting" : " is-failed"}`;
+  showPlaceholder() {
+    if (this.stage.dataset.placeholder) return;
+    this.stage.dataset.placeholder = "true";
+    this.stage.className = "job-stage is-waiting";
     this.stage.replaceChildren(
       h(
         "div",
         { class: "stage-placeholder" },
-        waiting ? h("span", { class: "spinner", "aria-hidden": "true" }) : null,
-        h("span", { class: "small muted" }, waiting ? "The player appears here when the render finishes." : "No video was produced."),
+        h("span", { class: "spinner", "aria-hidden": "true" }),
+        h("span", { class: "small muted" }, "The player appears here when the render finishes."),
       ),
     );
   }
@@ -242,6 +256,7 @@ class JobView {
       media.bytes ? formatBytes(media.bytes) : null,
     ].filter(Boolean);
     this.stage.className = "job-stage is-done";
+    delete this.stage.dataset.placeholder;
     this.stage.replaceChildren(this.player);
     this.actions.replaceChildren(
       h("a", { class: "btn btn-secondary", href: job.video_url, download: `${job.id}.mp4`, "data-testid": "download" }, "Download MP4"),
@@ -426,6 +441,9 @@ const form = {
       state.models.find(usable) ||
       state.models[0];
     if (first) this.selectModel(first.id);
+    const none = !state.models.some(usable);
+    $("[data-testid=no-models]").hidden = !none || !count;
+    this.send.disabled = none;
   },
 
   selectModel(id) {
@@ -469,7 +487,6 @@ const form = {
     $("[data-role=image-need]").textContent = spec.image === "required" ? "Required" : "Optional";
     $("[data-role=image-need]").className = `tag${spec.image === "required" ? " tag-strong" : ""}`;
 
-    this.prompt.maxLength = -1;
     this.paintCounter();
     this.paintModelInfo();
     this.refreshQuote();
@@ -622,8 +639,13 @@ const form = {
       const quote = await api.quote(this.body({ forQuote: true }), this.quoteAbort.signal);
       if (seq !== this.quoteSeq) return;
       if (this.defaultsPending) this.applyDefaults(quote);
-      const lines = (quote.breakdown || []).map((line) => line.label).filter(Boolean);
-      if (quote.credits !== null && quote.credits !== undefined) lines.push(`${quote.credits} credits`);
+      const prefix = `${quote.model}: `;
+      const lines = (quote.breakdown || [])
+        .map((line) => (line.label && line.label.startsWith(prefix) ? line.label.slice(prefix.length) : line.label))
+        .filter(Boolean);
+      if (quote.credits !== null && quote.credits !== undefined && !lines.some((line) => line.includes("credit"))) {
+        lines.push(`${quote.credits} credits`);
+      }
       this.paintQuote({
         state: quote.sufficient === false ? "insufficient" : "ready",
         amount: money(quote.amount),
@@ -697,7 +719,7 @@ const form = {
     this.send.disabled = true;
     this.send.textContent = "Sending…";
     try {
-      const { data, headers } = await api.create(this.body({ forQuote: false }));
+      const { data, headers } = await api.create(this.body({ forQuote: false }), newIdempotencyKey());
       this.currentJob = data.id;
       $("[data-role=output-empty]").hidden = true;
       tracker.put(data, pollAfterMs(headers));
@@ -723,6 +745,13 @@ const form = {
     $("[data-role=output-empty]").hidden = false;
   },
 };
+
+function newIdempotencyKey() {
+  if (window.crypto && typeof window.crypto.randomUUID === "function") return `playground-${window.crypto.randomUUID()}`;
+  const bytes = new Uint8Array(16);
+  window.crypto.getRandomValues(bytes);
+  return `playground-${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
 
 function fillSelect(select, pairs, selected) {
   select.replaceChildren(...pairs.map(([value, label]) => h("option", { value }, label)));
@@ -821,9 +850,9 @@ const historyView = {
         h("span", { class: "mono small muted" }, shortId(job.id)),
       ),
       h("td", { "data-label": "Model", class: "col-model" }, job.model),
-      h("td", { "data-label": "Duration", class: "num" }, `${job.duration ?? job.seconds} s`),
-      h("td", { "data-label": "Status" }, statusChip(job)),
-      h("td", { "data-label": "Cost", class: "num" }, costSummary(job)),
+      h("td", { "data-label": "Duration", class: "num col-dur" }, `${job.duration ?? job.seconds} s`),
+      h("td", { "data-label": "Status", class: "col-status" }, statusChip(job)),
+      h("td", { "data-label": "Cost", class: "num col-cost" }, costSummary(job)),
       h("td", { "data-label": "Created", class: "col-when" }, h("time", { datetime: isoTitle(job.created_at), title: isoTitle(job.created_at) }, when(job.created_at))),
     );
   },
@@ -909,6 +938,15 @@ const ledger = {
 
 // ------------------------------------------------------------------ one job's page
 
+/** One ledger entry of a job, in words: "$0.16 held", "$0.16 charged", "$0.16 returned". */
+function miniAmount(entry) {
+  const held = entry.held_change ? entry.held_change.replace(/^[-+]/, "") : "0";
+  if (entry.kind === "hold") return `${money(held)} held`;
+  if (entry.kind === "capture") return `${money(held)} charged`;
+  if (entry.kind === "release") return `${money(entry.amount)} returned`;
+  return money(entry.amount, { signed: true });
+}
+
 const jobPage = {
   id: null,
 
@@ -982,7 +1020,7 @@ const jobPage = {
                   "li",
                   { "data-kind": entry.kind },
                   ledgerKind(entry.kind),
-                  h("span", { class: "num" }, entry.amount_micros ? money(entry.amount, { signed: true }) : `held ${money(entry.held_change, { signed: true })}`),
+                  h("span", { class: "num" }, miniAmount(entry)),
                   h("time", { class: "small muted", datetime: entry.created_at }, when(entry.created_at)),
                 ),
               )
@@ -1013,9 +1051,16 @@ async function signIn(key) {
   session.key = key;
   state.account = account;
   state.mode = account.mode;
-  paintAccount();
-  await loadModels();
-  form.fillModels();
+  try {
+    paintAccount();
+    await loadModels();
+    form.fillModels();
+  } catch (error) {
+    session.key = "";
+    state.account = null;
+    $("[data-testid=test-mode]").hidden = true;
+    throw error;
+  }
   historyView.stale = true;
 }
 
@@ -1072,7 +1117,7 @@ function initSignIn() {
     } catch (failure) {
       error.textContent =
         failure instanceof ApiError && failure.status === 401
-          ? "That key was not accepted. Check it, or issue a new one with `vidgate keys create`."
+          ? "That key was not accepted. Check it, or issue a new one with “vidgate keys create”."
           : failure.message || "Sign-in failed.";
       error.hidden = false;
       input.focus();
@@ -1089,6 +1134,12 @@ const TITLES = { signin: "Sign in", playground: "Playground", history: "History"
 function showView(name) {
   const changed = state.view !== null && state.view !== name;
   state.view = name;
+  if (name === "playground") form.output.attach();
+  else form.output.detach();
+  if (name !== "job") {
+    jobPage.id = null;
+    jobPage.view.clear();
+  }
   for (const section of $$("[data-view]")) section.hidden = section.dataset.view !== name;
   const signedIn = name !== "signin";
   $(".nav").hidden = !signedIn;
