@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from tests.conftest import Gateway, auth
 from vidgate.clock import utcnow
 from vidgate.jobs.models import MediaInfo
 from vidgate.jobs.request import GenerationRequest
 from vidgate.jobs.states import JobStatus
 from vidgate.store import jobs as job_store
 from vidgate.store import ledger as ledger_store
-from tests.conftest import Gateway, auth
 
 SORA_4S = {"model": "sora-2", "prompt": "p", "seconds": "4"}  # 4 credits x $0.01 = $0.04
 
@@ -66,7 +66,7 @@ async def test_duplicate_settlement_settles_once(idle_gateway: Gateway) -> None:
     assert kinds.count("hold") == 1
     assert kinds.count("capture") + kinds.count("release") >= 1
     assert kinds.count("capture") <= 1 and kinds.count("release") <= 1
-    available, held = await _ledger_consistent(idle_gateway, principal.account_id)
+    _available, held = await _ledger_consistent(idle_gateway, principal.account_id)
     assert held == 0
 
 
@@ -124,7 +124,7 @@ async def test_spend_caps_refuse_with_a_message_naming_the_cap(idle_gateway: Gat
 
 
 async def test_released_holds_give_cap_room_back(gateway: Gateway) -> None:
-    key, principal = await gateway.account(credit="10", spend_cap_total_micros=40_000)
+    key, _principal = await gateway.account(credit="10", spend_cap_total_micros=40_000)
     first = (
         await gateway.client.post(
             "/v1/videos", headers=auth(key), json={**SORA_4S, "prompt": "simulate:fail"}
@@ -136,7 +136,7 @@ async def test_released_holds_give_cap_room_back(gateway: Gateway) -> None:
 
 
 async def test_test_money_and_live_money_never_mix(idle_gateway: Gateway) -> None:
-    test_key, principal = await idle_gateway.account("mixed", credit="1", mode="test")
+    test_key, _principal = await idle_gateway.account("mixed", credit="1", mode="test")
     live_key, _ = await idle_gateway.account("mixed", credit="0", mode="live")
     assert (
         await idle_gateway.client.post("/v1/videos", headers=auth(test_key), json=SORA_4S)
