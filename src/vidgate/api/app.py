@@ -24,6 +24,7 @@ from vidgate.api.native import router as native_router
 from vidgate.catalog.loader import load_catalog
 from vidgate.clock import utcnow
 from vidgate.config import Settings
+from vidgate.delivery.urlguard import UrlGuard
 from vidgate.jobs.service import JobService
 from vidgate.media.storage import storage_from_url
 from vidgate.providers.base import CallbackRequest
@@ -58,6 +59,7 @@ async def build_services(settings: Settings, *, env: dict[str, str] | None = Non
         job_timeout_s=settings.job_timeout_s,
         credit_usd=settings.apiframe_credit_usd,
         availability=pool.unavailable_reason,
+        url_guard=UrlGuard(settings.url_allowlist),
         retention_days=settings.retention_days,
     )
     worker = Worker(

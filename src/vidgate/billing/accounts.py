@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass
 from typing import Literal
@@ -27,7 +28,8 @@ class IssuedKey:
 
 
 def new_webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(24)
+    """A Standard Webhooks secret: ``whsec_`` + standard base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 async def ensure_account(

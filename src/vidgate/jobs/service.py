@@ -32,6 +32,7 @@ from vidgate.ids import new_job_id
 from vidgate.jobs.models import Job, MediaInfo, Principal
 from vidgate.jobs.request import GenerationRequest
 from vidgate.jobs.states import JobStatus
+from vidgate.store import accounts as account_store
 from vidgate.store import events as event_store
 from vidgate.store import jobs as job_store
 from vidgate.store.engine import Database
@@ -282,10 +283,12 @@ class JobService:
                 held_micros=job.held_micros,
                 credit_usd=self.credit_usd,
             )
+            account = await account_store.account_by_id(conn, job.account_id)
+            keep_days = account.retention_days if account and account.retention_days else self.retention_days
             values.update(
                 progress=100,
                 media=media.to_json() if media else None,
-                media_expires_at=now + timedelta(days=self.retention_days),
+                media_expires_at=now + timedelta(days=keep_days),
             )
         changed = await job_store.transition(
             conn,

@@ -206,11 +206,20 @@ def _row(cls: Any, row: Any) -> Any:
     return cls(**{k: row._mapping[k] for k in cls.__slots__})
 
 
+async def _first(conn: AsyncConnection, query: Any, cls: Any) -> Any:
+    row = (await conn.execute(query)).first()
+    return _row(cls, row) if row else None
+
+
 def _insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` in the connection's dialect."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+E = webhook_endpoints.c
+D = webhook_deliveries.c
 
 
 # ------------------------------------------------------------- endpoints
@@ -224,54 +233,34 @@ async def insert_endpoint(conn: AsyncConnection, **values: Any) -> Endpoint:
 
 
 async def endpoint_by_id(conn: AsyncConnection, account_id: str, endpoint_id: str) -> Endpoint | None:
-    row = (
-        await conn.execute(
-            select(webhook_endpoints).where(
-                webhook_endpoints.c.id == endpoint_id,
-                webhook_endpoints.c.account_id == account_id,
-                webhook_endpoints.c.deleted_at.is_(None),
-            )
-        )
-    ).first()
-    return _row(Endpoint, row) if row else None
+    live = and_(E.id == endpoint_id, E.account_id == account_id, E.deleted_at.is_(None))
+    found: Endpoint | None = await _first(conn, select(webhook_endpoints).where(live), Endpoint)
+    return found
 
 
 async def endpoints_of(conn: AsyncConnection, account_id: str, mode: str | None) -> list[Endpoint]:
     """An account's live endpoints (of one mode, or of every mode with ``mode=None``)."""
-    query = select(webhook_endpoints).where(
-        webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.deleted_at.is_(None)
-    )
+    query = select(webhook_endpoints).where(E.account_id == account_id, E.deleted_at.is_(None))
     if mode is not None:
-        query = query.where(webhook_endpoints.c.mode == mode)
-    rows = await conn.execute(query.order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id))
+        query = query.where(E.mode == mode)
+    rows = await conn.execute(query.order_by(E.created_at, E.id))
     return [_row(Endpoint, r) for r in rows]
 
 
 async def count_endpoints(conn: AsyncConnection, account_id: str) -> int:
-    found = await conn.scalar(
-        select(func.count()).where(
-            webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.deleted_at.is_(None)
-        )
-    )
-    return int(found or 0)
+    query = select(func.count()).where(E.account_id == account_id, E.deleted_at.is_(None))
+    return int(await conn.scalar(query) or 0)
 
 
 async def delete_endpoint(conn: AsyncConnection, account_id: str, endpoint_id: str, *, now: datetime) -> bool:
     """Soft-delete an endpoint and cancel what was still waiting to go to it."""
-    result = await conn.execute(
-        update(webhook_endpoints)
-        .where(
-            webhook_endpoints.c.id == endpoint_id,
-            webhook_endpoints.c.account_id == account_id,
-            webhook_endpoints.c.deleted_at.is_(None),
-        )
-        .values(deleted_at=now)
-    )
+    live = and_(E.id == endpoint_id, E.account_id == account_id, E.deleted_at.is_(None))
+    result = await conn.execute(update(webhook_endpoints).where(live).values(deleted_at=now))
     if result.rowcount != 1:
         return False
     await conn.execute(
         update(webhook_deliveries)
-        .where(webhook_deliveries.c.endpoint_id == endpoint_id, webhook_deliveries.c.status == "pending")
+        .where(D.endpoint_id == endpoint_id, D.status == "pending")
         .values(status="canceled", next_attempt_at=None, updated_at=now, last_error="endpoint deleted")
     )
     return True
@@ -279,11 +268,7 @@ async def delete_endpoint(conn: AsyncConnection, account_id: str, endpoint_id: s
 
 async def endpoint_secret(conn: AsyncConnection, endpoint_id: str) -> str | None:
     """The signing secret of a live endpoint (None once deleted)."""
-    found = await conn.scalar(
-        select(webhook_endpoints.c.secret).where(
-            webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.deleted_at.is_(None)
-        )
-    )
+    found = await conn.scalar(select(E.secret).where(E.id == endpoint_id, E.deleted_at.is_(None)))
     return str(found) if found is not None else None
 
 
@@ -295,35 +280,28 @@ async def account_webhook_secret(conn: AsyncConnection, account_id: str) -> str 
 # ---------------------------------------------------------- outbox cursor
 
 
+def _unseen() -> Any:
+    return ~select(outbox_seen.c.event_id).where(outbox_seen.c.event_id == events.c.id).exists()
+
+
 async def lock_cursor(conn: AsyncConnection, name: str) -> int:
     """The cursor's watermark, row-locked until the transaction ends (one fan-out at a time)."""
     await conn.execute(_insert_ignoring_duplicates(conn, outbox_cursors).values(name=name, last_event_id=0))
-    found = await conn.scalar(
-        select(outbox_cursors.c.last_event_id).where(outbox_cursors.c.name == name).with_for_update()
-    )
-    return int(found or 0)
+    query = select(outbox_cursors.c.last_event_id).where(outbox_cursors.c.name == name)
+    return int(await conn.scalar(query.with_for_update()) or 0)
 
 
 async def unseen_events(conn: AsyncConnection, *, after: int, limit: int) -> list[Event]:
     """Events above the watermark that have not been fanned out yet, oldest first."""
-    seen = select(outbox_seen.c.event_id).where(outbox_seen.c.event_id == events.c.id)
-    rows = await conn.execute(
-        select(events).where(events.c.id > after, ~seen.exists()).order_by(events.c.id).limit(limit)
-    )
-    return [_row(Event, r) for r in rows]
+    query = select(events).where(events.c.id > after, _unseen()).order_by(events.c.id).limit(limit)
+    return [_row(Event, r) for r in await conn.execute(query)]
 
 
 async def outbox_has_work(conn: AsyncConnection, name: str, *, horizon: datetime) -> bool:
     """A cheap read: is anything above the watermark unseen, or old enough to move it over?"""
     mark = await conn.scalar(select(outbox_cursors.c.last_event_id).where(outbox_cursors.c.name == name))
-    after = int(mark or 0)
-    seen = select(outbox_seen.c.event_id).where(outbox_seen.c.event_id == events.c.id)
-    found = await conn.scalar(
-        select(events.c.id)
-        .where(events.c.id > after, or_(~seen.exists(), events.c.created_at <= horizon))
-        .limit(1)
-    )
-    return found is not None
+    pending = and_(events.c.id > int(mark or 0), or_(_unseen(), events.c.created_at <= horizon))
+    return await conn.scalar(select(events.c.id).where(pending).limit(1)) is not None
 
 
 async def mark_seen(conn: AsyncConnection, event_ids: list[int]) -> None:
@@ -337,15 +315,11 @@ async def advance_cursor(conn: AsyncConnection, name: str, *, current: int, hori
     Events newer than the horizon stay above the mark (a slower transaction may
     still commit an older id); the ``outbox_seen`` rows keep them from going twice.
     """
-    candidate = await conn.scalar(
-        select(func.max(events.c.id)).where(events.c.id > current, events.c.created_at <= horizon)
-    )
+    above = events.c.id > current
+    candidate = await conn.scalar(select(func.max(events.c.id)).where(above, events.c.created_at <= horizon))
     if candidate is None:
         return current
-    seen = select(outbox_seen.c.event_id).where(outbox_seen.c.event_id == events.c.id)
-    first_unseen = await conn.scalar(
-        select(func.min(events.c.id)).where(events.c.id > current, ~seen.exists())
-    )
+    first_unseen = await conn.scalar(select(func.min(events.c.id)).where(above, _unseen()))
     mark = int(candidate)
     if first_unseen is not None and int(first_unseen) <= mark:
         mark = int(first_unseen) - 1
@@ -359,6 +333,11 @@ async def advance_cursor(conn: AsyncConnection, name: str, *, current: int, hori
 # ------------------------------------------------------------ deliveries
 
 
+def _due(now: datetime) -> Any:
+    free = or_(D.lease_expires_at.is_(None), D.lease_expires_at < now)
+    return and_(D.status == "pending", D.next_attempt_at <= now, free)
+
+
 async def insert_delivery(conn: AsyncConnection, **values: Any) -> None:
     """One delivery per (event, destination): a second insert of the same pair does nothing."""
     await conn.execute(_insert_ignoring_duplicates(conn, webhook_deliveries).values(**values))
@@ -366,45 +345,24 @@ async def insert_delivery(conn: AsyncConnection, **values: Any) -> None:
 
 async def deliveries_due(conn: AsyncConnection, *, now: datetime) -> bool:
     """A cheap read: is any pending delivery due and free to claim?"""
-    c = webhook_deliveries.c
-    found = await conn.scalar(
-        select(c.id)
-        .where(
-            c.status == "pending",
-            c.next_attempt_at <= now,
-            or_(c.lease_expires_at.is_(None), c.lease_expires_at < now),
-        )
-        .limit(1)
-    )
-    return found is not None
+    return await conn.scalar(select(D.id).where(_due(now)).limit(1)) is not None
 
 
 async def claim_due(
     conn: AsyncConnection, *, owner: str, now: datetime, until: datetime, limit: int
 ) -> list[Delivery]:
     """Lease up to ``limit`` pending deliveries that are due and not leased by a live sender."""
-    free = or_(webhook_deliveries.c.lease_expires_at.is_(None), webhook_deliveries.c.lease_expires_at < now)
-    due = (
-        select(webhook_deliveries.c.id)
-        .where(webhook_deliveries.c.status == "pending", webhook_deliveries.c.next_attempt_at <= now, free)
-        .order_by(webhook_deliveries.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = [row[0] for row in await conn.execute(due)]
+    due = select(D.id).where(_due(now)).order_by(D.next_attempt_at).limit(limit)
+    ids = [row[0] for row in await conn.execute(due.with_for_update(skip_locked=True))]
     if not ids:
         return []
     await conn.execute(
         update(webhook_deliveries)
-        .where(webhook_deliveries.c.id.in_(ids), webhook_deliveries.c.status == "pending", free)
+        .where(D.id.in_(ids), _due(now))
         .values(lease_owner=owner, lease_expires_at=until)
     )
-    rows = await conn.execute(
-        select(webhook_deliveries)
-        .where(webhook_deliveries.c.id.in_(ids), webhook_deliveries.c.lease_owner == owner)
-        .order_by(webhook_deliveries.c.event_id)
-    )
-    return [_row(Delivery, r) for r in rows]
+    query = select(webhook_deliveries).where(D.id.in_(ids), D.lease_owner == owner).order_by(D.event_id)
+    return [_row(Delivery, r) for r in await conn.execute(query)]
 
 
 async def record_attempt(
@@ -418,45 +376,26 @@ async def record_attempt(
     now: datetime,
 ) -> bool:
     """Store one attempt and the delivery's new state, if ``owner`` still holds the lease."""
-    values: dict[str, Any] = {
-        "status": status,
-        "attempts": webhook_deliveries.c.attempts + 1,
-        "next_attempt_at": next_attempt_at,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "last_status_code": attempt.status_code,
-        "last_error": attempt.error,
-        "last_response": attempt.response_body,
-        "updated_at": now,
-    }
-    if attempt.succeeded:
-        values["delivered_at"] = now
     result = await conn.execute(
         update(webhook_deliveries)
-        .where(
-            webhook_deliveries.c.id == delivery.id,
-            webhook_deliveries.c.lease_owner == owner,
-            webhook_deliveries.c.status == "pending",
+        .where(D.id == delivery.id, D.lease_owner == owner, D.status == "pending")
+        .values(
+            status=status, attempts=D.attempts + 1, next_attempt_at=next_attempt_at, lease_owner=None,
+            lease_expires_at=None, last_status_code=attempt.status_code, last_error=attempt.error,
+            last_response=attempt.response_body, updated_at=now,
+            delivered_at=now if attempt.succeeded else D.delivered_at,
         )
-        .values(**values)
-    )
+    )  # fmt: skip
     if result.rowcount != 1:
         return False
-    number = await conn.scalar(
-        select(webhook_deliveries.c.attempts).where(webhook_deliveries.c.id == delivery.id)
-    )
+    number = int(await conn.scalar(select(D.attempts).where(D.id == delivery.id)) or 0)
     await conn.execute(
         webhook_attempts.insert().values(
-            delivery_id=delivery.id,
-            number=int(number or 0),
-            started_at=attempt.started_at,
-            duration_ms=attempt.duration_ms,
-            status_code=attempt.status_code,
-            succeeded=attempt.succeeded,
-            error=attempt.error,
-            response_body=attempt.response_body,
+            delivery_id=delivery.id, number=number, started_at=attempt.started_at,
+            duration_ms=attempt.duration_ms, status_code=attempt.status_code,
+            succeeded=attempt.succeeded, error=attempt.error, response_body=attempt.response_body,
         )
-    )
+    )  # fmt: skip
     return True
 
 
@@ -466,27 +405,18 @@ async def close_delivery(
     """End a leased delivery without an attempt (skipped by a handshake, endpoint gone)."""
     await conn.execute(
         update(webhook_deliveries)
-        .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.lease_owner == owner)
+        .where(D.id == delivery_id, D.lease_owner == owner)
         .values(
-            status=status,
-            next_attempt_at=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            last_error=reason,
-            updated_at=now,
+            status=status, next_attempt_at=None, lease_owner=None, lease_expires_at=None,
+            last_error=reason, updated_at=now,
         )
-    )
+    )  # fmt: skip
 
 
 async def delivery_by_id(conn: AsyncConnection, account_id: str, delivery_id: str) -> Delivery | None:
-    row = (
-        await conn.execute(
-            select(webhook_deliveries).where(
-                webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.account_id == account_id
-            )
-        )
-    ).first()
-    return _row(Delivery, row) if row else None
+    query = select(webhook_deliveries).where(D.id == delivery_id, D.account_id == account_id)
+    found: Delivery | None = await _first(conn, query, Delivery)
+    return found
 
 
 async def replay_delivery(
@@ -495,21 +425,12 @@ async def replay_delivery(
     """Schedule a finished delivery again, now, with a fresh retry window."""
     result = await conn.execute(
         update(webhook_deliveries)
-        .where(
-            webhook_deliveries.c.id == delivery_id,
-            webhook_deliveries.c.account_id == account_id,
-            webhook_deliveries.c.status.in_(from_states),
-        )
+        .where(D.id == delivery_id, D.account_id == account_id, D.status.in_(from_states))
         .values(
-            status="pending",
-            next_attempt_at=now,
-            window_started_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-            delivered_at=None,
-            updated_at=now,
+            status="pending", next_attempt_at=now, window_started_at=now, lease_owner=None,
+            lease_expires_at=None, delivered_at=None, updated_at=now,
         )
-    )
+    )  # fmt: skip
     return result.rowcount == 1
 
 
@@ -527,22 +448,16 @@ async def list_deliveries(
     endpoint_id: str | None = None,
 ) -> list[Delivery]:
     """A page of an account's deliveries, newest first, keyset-paginated on (created_at, id)."""
-    c = webhook_deliveries.c
-    query = select(webhook_deliveries).where(c.account_id == account_id, c.mode == mode)
-    for column, value in (
-        (c.job_id, job_id),
-        (c.event_public_id, event_id),
-        (c.event_type, event_type),
-        (c.status, status),
-        (c.endpoint_id, endpoint_id),
-    ):
+    query = select(webhook_deliveries).where(D.account_id == account_id, D.mode == mode)
+    filters = ((D.job_id, job_id), (D.event_public_id, event_id), (D.event_type, event_type),
+               (D.status, status), (D.endpoint_id, endpoint_id))  # fmt: skip
+    for column, value in filters:
         if value is not None:
             query = query.where(column == value)
     if before is not None:
-        query = query.where(
-            or_(c.created_at < before.created_at, and_(c.created_at == before.created_at, c.id < before.id))
-        )
-    rows = await conn.execute(query.order_by(c.created_at.desc(), c.id.desc()).limit(limit))
+        at = before.created_at
+        query = query.where(or_(D.created_at < at, and_(D.created_at == at, D.id < before.id)))
+    rows = await conn.execute(query.order_by(D.created_at.desc(), D.id.desc()).limit(limit))
     return [_row(Delivery, r) for r in rows]
 
 
@@ -550,12 +465,9 @@ async def attempts_of(conn: AsyncConnection, delivery_ids: list[str]) -> dict[st
     found: dict[str, list[Attempt]] = {i: [] for i in delivery_ids}
     if not delivery_ids:
         return found
-    rows = await conn.execute(
-        select(webhook_attempts)
-        .where(webhook_attempts.c.delivery_id.in_(delivery_ids))
-        .order_by(webhook_attempts.c.delivery_id, webhook_attempts.c.number)
-    )
-    for row in rows:
+    a = webhook_attempts.c
+    query = select(webhook_attempts).where(a.delivery_id.in_(delivery_ids)).order_by(a.delivery_id, a.number)
+    for row in await conn.execute(query):
         found[row.delivery_id].append(_row(Attempt, row))
     return found
 
@@ -564,31 +476,27 @@ async def attempts_of(conn: AsyncConnection, delivery_ids: list[str]) -> dict[st
 
 
 async def handshake_of(conn: AsyncConnection, job_id: str) -> Handshake | None:
-    row = (
-        await conn.execute(select(webhook_handshakes).where(webhook_handshakes.c.job_id == job_id))
-    ).first()
-    return _row(Handshake, row) if row else None
+    query = select(webhook_handshakes).where(webhook_handshakes.c.job_id == job_id)
+    found: Handshake | None = await _first(conn, query, Handshake)
+    return found
 
 
 async def save_handshake(
     conn: AsyncConnection, *, job_id: str, url: str, verified: bool, detail: str, now: datetime
 ) -> None:
-    await conn.execute(
-        _insert_ignoring_duplicates(conn, webhook_handshakes).values(
-            job_id=job_id, url=url, verified=verified, detail=detail, checked_at=now
-        )
-    )
+    """The first verdict for a job stands (a concurrent second one changes nothing)."""
+    values = {"job_id": job_id, "url": url, "verified": verified, "detail": detail, "checked_at": now}
+    await conn.execute(_insert_ignoring_duplicates(conn, webhook_handshakes).values(**values))
 
 
 # -------------------------------------------------------------- retention
+# (job SQL that only the purger needs; it reads jobs and accounts, writes media_deleted_at)
 
 
 async def retention_overrides(conn: AsyncConnection) -> dict[str, int]:
     """Accounts with their own media retention: account id -> days."""
-    rows = await conn.execute(
-        select(accounts.c.id, accounts.c.retention_days).where(accounts.c.retention_days.is_not(None))
-    )
-    return {r.id: int(r.retention_days) for r in rows}
+    query = select(accounts.c.id, accounts.c.retention_days).where(accounts.c.retention_days.is_not(None))
+    return {r.id: int(r.retention_days) for r in await conn.execute(query)}
 
 
 def _media_kept() -> Any:
@@ -602,27 +510,19 @@ async def media_expired(
     query = select(jobs.c.id).where(_media_kept(), jobs.c.media_expires_at <= now)
     if skip_accounts:
         query = query.where(jobs.c.account_id.not_in(skip_accounts))
-    rows = await conn.execute(query.order_by(jobs.c.media_expires_at).limit(limit))
-    return [r[0] for r in rows]
+    return [r[0] for r in await conn.execute(query.order_by(jobs.c.media_expires_at).limit(limit))]
 
 
 async def media_completed_before(
     conn: AsyncConnection, *, account_id: str, cutoff: datetime, limit: int
 ) -> list[str]:
     """An account's jobs with media still kept that completed before ``cutoff``."""
-    rows = await conn.execute(
-        select(jobs.c.id)
-        .where(_media_kept(), jobs.c.account_id == account_id, jobs.c.completed_at <= cutoff)
-        .order_by(jobs.c.completed_at)
-        .limit(limit)
-    )
-    return [r[0] for r in rows]
+    kept = and_(_media_kept(), jobs.c.account_id == account_id, jobs.c.completed_at <= cutoff)
+    query = select(jobs.c.id).where(kept).order_by(jobs.c.completed_at).limit(limit)
+    return [r[0] for r in await conn.execute(query)]
 
 
 async def mark_media_purged(conn: AsyncConnection, job_id: str, *, now: datetime) -> bool:
-    result = await conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.media_deleted_at.is_(None))
-        .values(media_deleted_at=now, updated_at=now)
-    )
+    query = update(jobs).where(jobs.c.id == job_id, jobs.c.media_deleted_at.is_(None))
+    result = await conn.execute(query.values(media_deleted_at=now, updated_at=now))
     return result.rowcount == 1

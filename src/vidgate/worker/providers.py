@@ -64,7 +64,9 @@ class ProviderPool:
         """The routes a job may take, in order (circuit state is checked at submit time)."""
         if mode == "test":
             if spec.outputs > 1:  # e.g. midjourney-video's four takes
-                return [Route(SIMULATOR_ROUTE.provider, SIMULATOR_ROUTE.model, params={"outputs": spec.outputs})]
+                return [
+                    Route(SIMULATOR_ROUTE.provider, SIMULATOR_ROUTE.model, params={"outputs": spec.outputs})
+                ]
             return [SIMULATOR_ROUTE]
         return [_route(r) for r in spec.routes if r.provider in self._adapters]
 

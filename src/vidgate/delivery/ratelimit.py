@@ -1,0 +1,244 @@
+"""Rate limits per account, as a pure ASGI middleware on the ``limits`` library.
+
+The caller is the account behind the API key in the usual headers: a Bearer
+token (with or without a dialect's key prefix, ``tl-``/``ky-``/``afk_``) or
+``X-API-Key``. Keys are mapped to their account and its own
+``rate_limit_per_minute`` through the store, cached for a few seconds. A request
+without a known key passes untouched: authentication refuses it further in.
+
+Limits: the account's own limit, else ``settings.rate_limit_per_minute`` (0 turns
+the default off; an account's explicit limit still applies), plus per-route
+limits where a dialect documents them (Venice: queue 40/min, retrieve 120/min).
+Counting uses a moving window, in memory by default and in Redis when
+``settings.redis_url`` is set, so that replicas share one count. If Redis is
+unreachable the request is let through (and logged): a limiter outage must not
+become an API outage.
+
+Every counted response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``
+and ``X-RateLimit-Reset`` (a Unix time), plus Venice's ``x-ratelimit-*-requests``
+on Venice paths; a refused one is a 429 in the caller's dialect with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis.asyncio  # noqa: F401  (imported here, once: ``limits`` imports it lazily, racily across threads)
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vidgate.api.context import Services
+from vidgate.api.errors import ErrorRouter
+from vidgate.billing.keys import hash_key, looks_like_key, strip_dialect_prefix
+from vidgate.errors import RateLimited
+from vidgate.store import accounts as account_store
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIXES = ("tl-", "ky-", "kyma-", "afk_")
+VENICE_PREFIX = "/venice/"
+# (method, path) -> requests per minute, on top of the account's own limit.
+ROUTE_LIMITS: dict[tuple[str, str], int] = {
+    ("POST", "/venice/api/v1/video/queue"): 40,
+    ("POST", "/venice/api/v1/video/retrieve"): 120,
+}
+
+
+def api_key_of(headers: dict[bytes, bytes]) -> str | None:
+    """The vidgate key a request carries, with any dialect prefix removed."""
+    candidates: list[str] = []
+    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        candidates.append(token.strip())
+    if api_key := headers.get(b"x-api-key", b"").decode("latin-1").strip():
+        candidates.append(api_key)
+    for candidate in candidates:
+        if looks_like_key(candidate):
+            return candidate
+        for prefix in KEY_PREFIXES:
+            stripped = strip_dialect_prefix(candidate, prefix)
+            if stripped is not None and looks_like_key(stripped):
+                return stripped
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    account_id: str
+    per_minute: int | None  # the account's own limit (None: the server default)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    limit: int
+    remaining: int
+    reset_at: int  # Unix seconds
+    allowed: bool
+
+
+class KeyCache:
+    """Key hash -> caller (or None for unknown keys), kept ``ttl_s`` seconds, bounded in size."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, Caller | None]] = OrderedDict()
+
+    async def caller(self, svc: Services, secret: str) -> Caller | None:
+        digest = hash_key(secret)
+        now = time.monotonic()
+        hit = self._entries.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with svc.db.read() as conn:
+            found = await account_store.key_by_hash(conn, digest)
+        caller = None
+        if found is not None and found[0].revoked_at is None and not found[0].disabled:
+            caller = Caller(found[1].id, found[1].rate_limit_per_minute)
+        self._entries[digest] = (now + self.ttl_s, caller)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return caller
+
+
+def storage_for(redis_url: str | None) -> Storage:
+    """Memory storage, or the async Redis storage shared by every replica."""
+    if not redis_url:
+        return MemoryStorage()
+    url = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+    storage = storage_from_string(url, key_prefix="vidgate-ratelimit", implementation="redispy")
+    if not isinstance(storage, Storage):  # pragma: no cover - an "async+" URL gives an async storage
+        raise ValueError(f"{url!r} is not an async rate-limit storage")
+    return storage
+
+
+class RateLimitMiddleware:
+    """Counts each authenticated request against its account's (and route's) limits."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        errors: ErrorRouter,
+        services: Callable[[], Services | None],
+        cache_s: float = 30.0,
+    ) -> None:
+        self.app = app
+        self.errors = errors
+        self.services = services
+        self.keys = KeyCache(cache_s)
+        self._limiter: MovingWindowRateLimiter | None = None
+        self._lock = asyncio.Lock()
+        self._last_warning = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        svc = self.services()
+        secret = api_key_of(dict(scope.get("headers") or [])) if svc is not None else None
+        if svc is None or secret is None:
+            await self.app(scope, receive, send)
+            return
+        window = await self._check(svc, secret, scope["method"], scope["path"])
+        if window is None:
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(window, venice=scope["path"].startswith(VENICE_PREFIX))
+        if not window.allowed:
+            retry_after = max(1, math.ceil(window.reset_at - time.time()))
+            error = RateLimited(
+                f"rate limit of {window.limit} requests per minute exceeded; retry in {retry_after} s",
+                retry_after_s=retry_after,
+                limit=window.limit,
+                reset_at=window.reset_at,
+            )
+            response = self.errors.renderer_for(Request(scope).url.path)(error)
+            response.headers.update(headers)
+            response.headers["Retry-After"] = str(retry_after)
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers") or [])
+                raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+                message = {**message, "headers": raw}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _check(self, svc: Services, secret: str, method: str, path: str) -> Window | None:
+        """Hit every limit that applies; the tightest window, or None when nothing applies."""
+        try:
+            caller = await self.keys.caller(svc, secret)
+            if caller is None:
+                return None
+            limits = self._limits_for(svc, caller, method, path)
+            if not limits:
+                return None
+            limiter = await self._get_limiter(svc)
+            windows: list[Window] = []
+            for item, scope_name in limits:
+                allowed = await limiter.hit(item, "acct", caller.account_id, scope_name)
+                stats = await limiter.get_window_stats(item, "acct", caller.account_id, scope_name)
+                window = Window(item.amount, max(0, stats.remaining), math.ceil(stats.reset_time), allowed)
+                if not allowed:
+                    return window
+                windows.append(window)
+            return min(windows, key=lambda w: w.remaining)
+        except Exception:  # Redis down, or a store hiccup: let the request through
+            now = time.monotonic()
+            if now - self._last_warning > 30:
+                self._last_warning = now
+                log.warning("rate limiting is unavailable; requests pass unlimited", exc_info=True)
+            return None
+
+    def _limits_for(
+        self, svc: Services, caller: Caller, method: str, path: str
+    ) -> list[tuple[RateLimitItem, str]]:
+        default = svc.settings.rate_limit_per_minute
+        per_minute = caller.per_minute if caller.per_minute is not None else default
+        found: list[tuple[RateLimitItem, str]] = []
+        route = ROUTE_LIMITS.get((method.upper(), path.rstrip("/") or "/"))
+        if route is not None and default > 0:
+            found.append((RateLimitItemPerMinute(route), f"{method.upper()} {path}"))
+        if per_minute > 0:
+            found.append((RateLimitItemPerMinute(per_minute), "*"))
+        return found
+
+    async def _get_limiter(self, svc: Services) -> MovingWindowRateLimiter:
+        if self._limiter is None:
+            async with self._lock:
+                if self._limiter is None:
+                    self._limiter = MovingWindowRateLimiter(storage_for(svc.settings.redis_url))
+        return self._limiter
+
+
+def _headers(window: Window, *, venice: bool) -> dict[str, str]:
+    headers = {
+        "X-RateLimit-Limit": str(window.limit),
+        "X-RateLimit-Remaining": str(window.remaining),
+        "X-RateLimit-Reset": str(window.reset_at),
+    }
+    if venice:
+        headers.update(
+            {
+                "x-ratelimit-limit-requests": str(window.limit),
+                "x-ratelimit-remaining-requests": str(window.remaining),
+                "x-ratelimit-reset-requests": str(window.reset_at),
+            }
+        )
+    return headers
