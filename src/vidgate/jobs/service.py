@@ -45,9 +45,15 @@ EVENT_OF_STATUS = {
 }
 
 
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
 @dataclass(frozen=True, slots=True)
 class Idempotency:
-    """A caller's idempotency key, and the scope it is unique in (per dialect rules)."""
+    """A caller's idempotency key, and the scope it is unique in (per dialect rules).
+
+    A key is remembered for 24 hours; after that it may name a new job.
+    """
 
     key: str
     scope: str
@@ -186,6 +192,10 @@ class JobService:
         async with self.db.read() as conn:
             job = await job_store.job_by_idempotency(conn, principal.account_id, idem.scope, idem.key)
         if job is None:
+            return None
+        if job.created_at < utcnow() - IDEMPOTENCY_WINDOW:
+            async with self.db.transaction() as conn:  # the key has lapsed: free it for reuse
+                await job_store.update_job(conn, job.id, now=utcnow(), idempotency_key=None)
             return None
         if job.mode != principal.mode or _stored_hash(job, request_hash) != request_hash:
             raise Conflict(
