@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +26,7 @@ class Settings(BaseSettings):
     public_url: str | None = None  # how the outside world reaches us (signed URLs, callbacks)
     redis_url: str | None = None
     catalog: Path | None = None  # an operator's TOML that adds or overrides models
+    config: Path | None = None  # a TOML file with [providers.<name>] tables (see provider_settings)
     secret_key: str | None = None  # signs media URLs; default: generated once in data_dir
     admin_token: str | None = None
 
@@ -70,13 +73,37 @@ class Settings(BaseSettings):
         return path.read_text().strip().encode()
 
 
-def provider_settings(name: str, env: dict[str, str] | None = None) -> dict[str, str]:
-    """Every ``VIDGATE_<NAME>_*`` variable for one provider, keys lower-cased without prefix.
+def provider_settings(
+    name: str, env: dict[str, str] | None = None, *, file: Path | None = None
+) -> dict[str, str]:
+    """One provider's settings: its ``[providers.<name>]`` table in the config file,
+    overridden by its ``VIDGATE_<NAME>_*`` variables; keys lower-cased without prefix.
 
     ``provider_settings("kling")`` -> ``{"api_key": ..., "secret_key": ..., "base_url": ...}``.
     """
+    table = config_file(file).get("providers", {}).get(name, {})
+    values = {str(k).lower(): str(v) for k, v in table.items() if v != ""}
     source = os.environ if env is None else env
     prefix = f"VIDGATE_{name.upper()}_"
-    return {
-        key[len(prefix) :].lower(): value for key, value in source.items() if key.startswith(prefix) and value
-    }
+    values.update(
+        {
+            key[len(prefix) :].lower(): value
+            for key, value in source.items()
+            if key.startswith(prefix) and value
+        }
+    )
+    return values
+
+
+def config_file(path: Path | None) -> dict[str, Any]:
+    """The parsed TOML config file, or an empty table when none is configured.
+
+    A missing or malformed file stops start-up with a clear message, never a silent default.
+    """
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SystemExit(f"cannot read the config file {path}: {exc}") from exc

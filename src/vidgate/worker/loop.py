@@ -28,7 +28,6 @@ from vidgate.jobs.states import JobStatus
 from vidgate.media.storage import Storage
 from vidgate.providers.base import (
     Capability,
-    ProviderAdapter,
     Route,
     UpstreamError,
     UpstreamOutput,
@@ -179,7 +178,7 @@ class Worker:
         adapter = self.pool.adapter(job.provider or "")
         if adapter is not None and job.upstream_id and Capability.CANCEL in adapter.capabilities:
             try:
-                async with asyncio.timeout(self._call_timeout(adapter)):
+                async with asyncio.timeout(self.pool.call_timeout(job.provider or "")):
                     await adapter.cancel(self._ref(job))
             except (UpstreamError, TimeoutError) as exc:
                 log.info("upstream cancel of %s failed (%s); it stays canceled here", job.id, exc)
@@ -204,7 +203,7 @@ class Worker:
             if adapter is None or not self.pool.breaker.allows(route.provider):
                 continue
             try:
-                async with asyncio.timeout(self._call_timeout(adapter)):
+                async with asyncio.timeout(self.pool.call_timeout(route.provider)):
                     ref = await adapter.submit(job.request, route)
             except TimeoutError:
                 last_error = UpstreamTimeout("the upstream did not acknowledge the submission in time")
@@ -253,7 +252,7 @@ class Worker:
             await self._fail(job, "provider_disabled", f"provider {job.provider!r} is no longer configured")
             return
         try:
-            async with asyncio.timeout(self._call_timeout(adapter)):
+            async with asyncio.timeout(self.pool.call_timeout(job.provider or "")):
                 status = await adapter.poll(self._ref(job))
         except (UpstreamError, TimeoutError) as exc:
             await self._poll_failed(job, exc)
@@ -394,8 +393,3 @@ class Worker:
         return UpstreamRef(
             id=job.upstream_id or "", request_id=job.upstream_request_id, state=job.upstream_state
         )
-
-    @staticmethod
-    def _call_timeout(adapter: ProviderAdapter) -> float:
-        ctx = getattr(adapter, "ctx", None)
-        return float(getattr(ctx, "timeout_s", 30.0)) + 5.0

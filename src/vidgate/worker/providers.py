@@ -33,9 +33,10 @@ class ProviderPool:
     ) -> None:
         self.breaker = breaker or CircuitBreaker()
         self._adapters: dict[str, ProviderAdapter] = {}
+        self._contexts: dict[str, ProviderContext] = {}
         callback_base = settings.public_url.rstrip("/") if settings.public_url else None
         for name, info in PROVIDERS.items():
-            config = provider_settings(name, dict(env) if env is not None else None)
+            config = provider_settings(name, dict(env) if env is not None else None, file=settings.config)
             if name == "simulator":
                 config.setdefault("latency_s", str(settings.simulator_latency_s))
             elif not any(config.get(setting) for setting in info.enabled_by):
@@ -50,6 +51,7 @@ class ProviderPool:
             )
             try:
                 self._adapters[name] = adapter_factory(name)(ctx)
+                self._contexts[name] = ctx
             except (ImportError, AttributeError) as exc:  # a provider module missing its extra
                 log.warning("provider %s is configured but could not be loaded: %s", name, exc)
 
@@ -59,6 +61,15 @@ class ProviderPool:
 
     def adapter(self, name: str) -> ProviderAdapter | None:
         return self._adapters.get(name)
+
+    def context(self, name: str) -> ProviderContext | None:
+        """The settings an enabled provider was built with (never exposed over HTTP)."""
+        return self._contexts.get(name)
+
+    def call_timeout(self, name: str) -> float:
+        """The worker's outer limit on one call: the provider's own limit plus a margin."""
+        ctx = self._contexts.get(name)
+        return (ctx.timeout_s if ctx else 30.0) + 5.0
 
     def routes_for(self, spec: ModelSpec, mode: str) -> list[Route]:
         """The routes a job may take, in order (circuit state is checked at submit time)."""

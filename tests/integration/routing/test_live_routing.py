@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import av
 import pytest
@@ -234,3 +235,57 @@ async def test_cancel_releases_at_once_and_cancels_upstream(
         raise AssertionError(f"fal never saw the cancel: {fakes['fal'].requests}")
     again = await fal_only.client.post(f"/v1/videos/{created['id']}/cancel", headers=auth(key))
     assert again.status_code == 409
+
+
+def test_provider_settings_come_from_the_config_file_and_env_overrides(tmp_path: Path) -> None:
+    import httpx
+
+    from vidgate.worker.providers import ProviderPool
+
+    config = tmp_path / "vidgate.toml"
+    config.write_text(
+        '[providers.fal]\napi_key = "from-file"\nbase_url = "http://fal.internal"\n'
+        '[providers.runway]\napi_key = "runway-from-file"\n'
+    )
+    settings = Settings(data_dir=tmp_path, config=config)
+    client = httpx.AsyncClient()
+    pool = ProviderPool(settings, client, env={"VIDGATE_RUNWAY_API_KEY": "runway-from-env"})
+    assert pool.enabled == ["fal", "runway"]
+    fal, runway = pool.context("fal"), pool.context("runway")
+    assert fal is not None and fal.api_key == "from-file" and fal.base_url == "http://fal.internal"
+    assert runway is not None and runway.api_key == "runway-from-env"
+    assert pool.call_timeout("fal") == settings.upstream_timeout_s + 5
+
+
+def test_fake_upstream_cli_serves_a_real_protocol(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from vidgate.testing.server import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vidgate", "fake-upstream", "fal", "--port", str(port), "--latency", "0.2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/__fake__/jobs", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        refused = httpx.post(f"{base}/fal-ai/x/text-to-video", json={"prompt": "p"})
+        assert refused.status_code == 401
+        accepted = httpx.post(
+            f"{base}/fal-ai/x/text-to-video", json={"prompt": "p"}, headers={"Authorization": "Key test-key"}
+        )
+        assert accepted.status_code == 200 and accepted.json()["request_id"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
