@@ -80,9 +80,13 @@ CHILD = textwrap.dedent(
             received += len(chunk)
         _, read_peak = tracemalloc.get_traced_memory()
         print(json.dumps({"stored": stored, "received": received,
-                          "write_peak": write_peak, "read_peak": read_peak}))
+                          "write_peak": write_peak, "read_peak": read_peak}), flush=True)
 
     asyncio.run(main())
+    # obstore's runtime can abort while the interpreter tears down after the work is
+    # done and measured; leave without teardown so only the measurement decides.
+    import os
+    os._exit(0)
     """
 )
 
