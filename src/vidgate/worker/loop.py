@@ -87,11 +87,11 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker %s started (concurrency %d)", self.owner, self.concurrency)
         while not stop.is_set():
+            self._wake.clear()  # before the tick: a wake during it must not be lost
             try:
                 await self.tick()
             except Exception:  # the loop must outlive any one bad turn (DB blip, bug)
                 log.exception("worker turn failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_interval_s):
                     waiters = [
@@ -123,8 +123,13 @@ class Worker:
         for job in leased:
             task = asyncio.create_task(self._step(job), name=f"step:{job.id}")
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            task.add_done_callback(self._step_done)
         return len(leased)
+
+    def _step_done(self, task: asyncio.Task[None]) -> None:
+        """A slot is free: look for more due work now rather than at the next tick."""
+        self._running.discard(task)
+        self._wake.set()
 
     async def drain(self, *, timeout_s: float = 60.0) -> None:
         """Step jobs until none is active, or the time is up (tests and tools)."""
