@@ -62,6 +62,10 @@ class RouteSpec(BaseModel):
     model: str
     image_model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    # The clip lengths this upstream can make, when they differ from what the model
+    # sells (Thalam sells 1-30 s; Kling makes 5 or 10): the worker asks for the
+    # shortest one at least as long as requested, and skips the route when none is.
+    durations: tuple[int, ...] = ()
 
 
 class ModelSpec(BaseModel):

@@ -135,6 +135,15 @@ class Route:
     image_model: str | None = None
     # Fixed fields merged into the upstream request body (catalog data, not code).
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Clip lengths the upstream can make; empty when it makes whatever the model sells.
+    durations: tuple[int, ...] = ()
+
+    def fit_duration(self, requested: int | None) -> int | None:
+        """The upstream duration to ask for: the shortest allowed that is not shorter
+        than ``requested``; None when this route cannot make a clip that long."""
+        if not self.durations or requested is None:
+            return requested
+        return min((d for d in self.durations if d >= requested), default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from vidgate.providers.base import (
     UpstreamError,
     UpstreamOutput,
     UpstreamRef,
+    UpstreamRejected,
     UpstreamStatus,
     UpstreamTimeout,
 )
@@ -207,9 +208,19 @@ class Worker:
             adapter = self.pool.adapter(route.provider)
             if adapter is None or not self.pool.breaker.allows(route.provider):
                 continue
+            duration = route.fit_duration(job.request.duration_s)
+            if duration is None:
+                last_error = UpstreamRejected(
+                    f"no configured upstream can make a {job.request.duration_s} s clip of this model "
+                    f"({route.provider} makes at most {max(route.durations)} s)"
+                )
+                continue
+            request = job.request
+            if duration != request.duration_s:
+                request = request.model_copy(update={"duration_s": duration})
             try:
                 async with asyncio.timeout(self.pool.call_timeout(route.provider)):
-                    ref = await adapter.submit(job.request, route)
+                    ref = await adapter.submit(request, route)
             except TimeoutError:
                 last_error = UpstreamTimeout("the upstream did not acknowledge the submission in time")
             except UpstreamError as exc:

@@ -92,4 +92,10 @@ class ProviderPool:
 
 
 def _route(spec: RouteSpec) -> Route:
-    return Route(provider=spec.provider, model=spec.model, image_model=spec.image_model, params=spec.params)
+    return Route(
+        provider=spec.provider,
+        model=spec.model,
+        image_model=spec.image_model,
+        params=spec.params,
+        durations=spec.durations,
+    )

@@ -289,3 +289,58 @@ def test_fake_upstream_cli_serves_a_real_protocol(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+async def fal_with_durations(
+    settings: Settings, fakes: dict[str, FakeUpstream], tmp_path: Path
+) -> AsyncIterator[Gateway]:
+    """An operator's model sold in whole seconds 1-30, whose fal route makes 5 or 10 s."""
+    catalog = tmp_path / "ops.toml"
+    catalog.write_text(
+        """
+[[model]]
+name = "ops-clip"
+label = "Ops clip"
+vendor = "ops"
+durations = { min = 1, max = 30 }
+default_duration = 5
+price = { rule = "per_second", amount = "0.10" }
+
+[[model.routes]]
+provider = "fal"
+model = "fal-ai/ops/text-to-video"
+durations = [5, 10]
+"""
+    )
+    settings.catalog = catalog
+    env = {"VIDGATE_FAL_API_KEY": "fal-key", "VIDGATE_FAL_BASE_URL": fakes["fal"].base_url}
+    async for gateway in _live_gateway(settings, env):
+        yield gateway
+
+
+async def test_sold_durations_map_to_what_the_upstream_makes(
+    fal_with_durations: Gateway, fakes: dict[str, FakeUpstream]
+) -> None:
+    gateway = fal_with_durations
+    fakes["fal"].script.video_seconds = 10
+    key, _ = await gateway.account("ops", credit="10", mode="live")
+    seven = (
+        await gateway.client.post(
+            "/v1/videos", headers=auth(key), json={"model": "ops-clip", "prompt": "p", "duration": 7}
+        )
+    ).json()
+    done = await gateway.wait_terminal(f"/v1/videos/{seven['id']}", key)
+    assert done["vidgate_status"] == "succeeded"
+    _, _, body = next(r for r in fakes["fal"].requests if r[0] == "POST")
+    assert str(body.get("duration")).removesuffix("s") == "10", body  # asked upstream for 10 s
+    assert done["cost"]["charged"] == "0.70"  # billed what was sold: 7 s, never more than the hold
+
+    thirty = (
+        await gateway.client.post(
+            "/v1/videos", headers=auth(key), json={"model": "ops-clip", "prompt": "p", "duration": 30}
+        )
+    ).json()
+    failed = await gateway.wait_terminal(f"/v1/videos/{thirty['id']}", key)
+    assert failed["vidgate_status"] == "failed" and "30 s" in failed["error"]["message"]
+    assert failed["cost"]["refunded"] == failed["cost"]["estimated"]
