@@ -24,7 +24,6 @@ BytePlus docs):
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
@@ -49,7 +48,14 @@ from vidgate.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import (
+    deep_merge,
+    dig,
+    expect_dict,
+    request_json,
+    stream_http_output,
+    unsigned_hint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,16 +209,7 @@ class ArkAdapter:
 
     def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         """The task body is only a hint: unsigned, so we re-poll with our key."""
-        try:
-            body = json.loads(call.body)
-        except ValueError:
-            return None
-        if not isinstance(body, dict):
-            return None
-        task_id, status = body.get("id"), body.get("status")
-        if not isinstance(task_id, str) or not task_id or not isinstance(status, str):
-            return None
-        return CallbackResult(upstream_id=task_id, verified=False)
+        return unsigned_hint(call, id_field="id", status_field="status")
 
     def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
         return stream_http_output(self._ctx, output)

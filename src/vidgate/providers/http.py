@@ -18,6 +18,8 @@ import httpx
 
 from vidgate.providers.base import (
     JSON,
+    CallbackRequest,
+    CallbackResult,
     ProviderContext,
     UpstreamAuthError,
     UpstreamError,
@@ -177,6 +179,26 @@ def deep_merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
         else:
             into[key] = copy.deepcopy(value)
     return into
+
+
+def unsigned_hint(call: CallbackRequest, *, id_field: str, status_field: str) -> CallbackResult | None:
+    """An upstream's unsigned status push, read only as "poll this job now".
+
+    None unless the body is a JSON object carrying a non-empty id (string or number)
+    and a status word; never trusted for the status itself, since anyone could send it.
+    """
+    try:
+        body = json.loads(call.body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    upstream_id, status = body.get(id_field), body.get(status_field)
+    if isinstance(upstream_id, bool) or not isinstance(upstream_id, str | int) or upstream_id == "":
+        return None
+    if not isinstance(status, str):
+        return None
+    return CallbackResult(upstream_id=str(upstream_id), verified=False)
 
 
 def dig(body: Any, *path: str | int) -> Any:

@@ -17,7 +17,6 @@ hints to poll now. Output URLs are plain and kept for 30 days.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -52,6 +51,7 @@ from vidgate.providers.http import (
     request_id_of,
     request_json,
     stream_http_output,
+    unsigned_hint,
 )
 
 log = logging.getLogger(__name__)
@@ -233,18 +233,7 @@ class KlingAdapter:
 
     def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         """Kling's unsigned push (the bare ``data`` object), as a hint to poll now."""
-        try:
-            body = json.loads(call.body)
-        except ValueError:
-            return None
-        if not isinstance(body, dict):
-            return None
-        task_id, word = body.get("task_id"), body.get("task_status")
-        if not isinstance(task_id, str | int) or task_id == "" or not isinstance(word, str):
-            return None
-        if word not in STATES:
-            log.warning("kling callback for %s has an unknown status %r", task_id, word)
-        return CallbackResult(upstream_id=str(task_id), verified=False)
+        return unsigned_hint(call, id_field="task_id", status_field="task_status")
 
     def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
         return stream_http_output(self._ctx, output)

@@ -22,7 +22,6 @@ moderation failure (Luma has answered ``"Advanced moderation failed"``).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
@@ -44,7 +43,14 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import (
+    deep_merge,
+    dig,
+    expect_dict,
+    request_json,
+    stream_http_output,
+    unsigned_hint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,16 +182,7 @@ class LumaAdapter:
 
     def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         """A Generation object is only a hint: unsigned, so we re-poll with our key."""
-        try:
-            body = json.loads(call.body)
-        except ValueError:
-            return None
-        if not isinstance(body, dict):
-            return None
-        generation_id, state = body.get("id"), body.get("state")
-        if not isinstance(generation_id, str) or not generation_id or not isinstance(state, str):
-            return None
-        return CallbackResult(upstream_id=generation_id, verified=False)
+        return unsigned_hint(call, id_field="id", status_field="state")
 
     def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
         return stream_http_output(self._ctx, output)
