@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vidgate.api.context import Services, services
 from vidgate.api.errors import ErrorRouter
+from vidgate.api.native import ledger_entry
 from vidgate.billing.accounts import create_account, issue_key, revoke_key, top_up
 from vidgate.errors import AuthenticationFailed, NotFound
 from vidgate.money import format_usd, micros_from_usd
@@ -178,19 +179,7 @@ async def account_ledger(
     page = entries[:limit]
     return {
         "object": "list",
-        "data": [
-            {
-                "id": e.id,
-                "kind": e.kind,
-                "amount": format_usd(e.amount_micros),
-                "held_change": format_usd(e.held_delta_micros),
-                "job_id": e.job_id,
-                "key_id": e.key_id,
-                "memo": e.memo,
-                "created_at": e.created_at.isoformat(),
-            }
-            for e in page
-        ],
+        "data": [ledger_entry(e) for e in page],
         "has_more": len(entries) > limit,
     }
 

@@ -346,6 +346,22 @@ async def get_account(caller: Caller, svc: Svc) -> dict[str, Any]:
     }
 
 
+def ledger_entry(entry: ledger_store.Entry) -> dict[str, Any]:
+    """One ledger entry at the wire edge (native and admin APIs alike)."""
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "amount": format_usd(entry.amount_micros),
+        "held_change": format_usd(entry.held_delta_micros),
+        "amount_micros": entry.amount_micros,
+        "held_change_micros": entry.held_delta_micros,
+        "job_id": entry.job_id,
+        "key_id": entry.key_id,
+        "memo": entry.memo,
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
 @router.get("/account/ledger", tags=["billing"], summary="Ledger entries, newest first, paged")
 async def get_ledger(
     caller: Caller,
@@ -361,21 +377,7 @@ async def get_ledger(
     page = entries[:limit]
     return {
         "object": "list",
-        "data": [
-            {
-                "id": e.id,
-                "kind": e.kind,
-                "amount": format_usd(e.amount_micros),
-                "held_change": format_usd(e.held_delta_micros),
-                "amount_micros": e.amount_micros,
-                "held_change_micros": e.held_delta_micros,
-                "job_id": e.job_id,
-                "key_id": e.key_id,
-                "memo": e.memo,
-                "created_at": e.created_at.isoformat(),
-            }
-            for e in page
-        ],
+        "data": [ledger_entry(e) for e in page],
         "has_more": len(entries) > limit,
         "next_before": page[-1].id if len(entries) > limit else None,
     }

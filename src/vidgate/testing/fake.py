@@ -9,6 +9,7 @@ rate-limit, fail, answer 5xx, hang, send malformed JSON, expire outputs, or call
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import functools
 import io
@@ -96,7 +97,7 @@ def sample_mp4(seconds: int = 1, width: int = 320, height: int = 240) -> bytes:
     return buffer.getvalue()
 
 
-class FakeUpstream:
+class FakeUpstream(abc.ABC):
     """Base for one provider's fake: job table, scripted failures, MP4 serving.
 
     Subclasses add their provider's routes in ``routes()`` and use the helpers here.
@@ -115,8 +116,9 @@ class FakeUpstream:
 
     # ----------------------------------------------------------------- app
 
+    @abc.abstractmethod
     def routes(self) -> list[Route]:
-        raise NotImplementedError  # each fake overrides this; the base is never served alone
+        """The provider's own wire routes (the base adds the ``/__fake__`` controls)."""
 
     def app(self) -> Starlette:
         control = [
