@@ -229,7 +229,7 @@ async def make_key(url: str, account: str, *, mode: str = "test", credit_usd: st
     from decimal import Decimal
 
     from vidgate.billing.accounts import ensure_account, issue_key, top_up
-    from vidgate.jobs.models import Principal
+    from vidgate.domain.job import Principal
     from vidgate.money import micros_from_usd
     from vidgate.store.engine import Database
 

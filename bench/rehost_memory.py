@@ -120,11 +120,11 @@ async def child(config: dict[str, Any]) -> dict[str, Any]:
     """Re-host one file through Worker._fetch in this (fresh) process."""
     import logging
 
-    from vidgate.api.app import build_services, close_services
     from vidgate.clock import utcnow
     from vidgate.config import Settings
-    from vidgate.jobs.request import GenerationRequest
-    from vidgate.jobs.states import JobStatus
+    from vidgate.domain.request import GenerationRequest
+    from vidgate.domain.states import JobStatus
+    from vidgate.runtime.services import build_runtime
     from vidgate.store import jobs as job_store
 
     logging.basicConfig(level=logging.WARNING)
@@ -137,7 +137,8 @@ async def child(config: dict[str, Any]) -> dict[str, Any]:
         max_output_bytes=4 * 2**30,
     )
     env = {"VIDGATE_FAL_API_KEY": "fal-key", "VIDGATE_FAL_BASE_URL": config["server"]}
-    svc = await build_services(settings, env=env)
+    runtime = await build_runtime(settings, env=env)
+    svc = runtime.services
     _secret, principal = await make_key(config["database_url"], "rehost", mode="live", credit_usd="100")
     request = GenerationRequest(model="kling-3-pro", prompt="a large output", duration_s=5)
     job = (await svc.jobs.submit(principal, request, dialect="native")).job
@@ -167,14 +168,14 @@ async def child(config: dict[str, Any]) -> dict[str, Any]:
     sampler = threading.Thread(target=_sampler, args=(stop, samples), daemon=True)
     sampler.start()
     start = time.perf_counter()
-    await svc.worker.drain(timeout_s=float(config["timeout_s"]))
+    await runtime.worker.drain(timeout_s=float(config["timeout_s"]))
     elapsed = time.perf_counter() - start
     stop.set()
     sampler.join()
     end = proc_sample()
     done = await svc.jobs.get(principal, job.id)
     stored = (folder / "data" / "media" / done.media.video_key).stat().st_size if done.media else 0
-    await close_services(svc)
+    await runtime.close()
     return {
         "status": done.status.value,
         "error": done.error_message,

@@ -35,9 +35,9 @@ PROMPT = (
 
 
 def render_case(name: str, folder: Path, repeat: int) -> dict[str, object]:
+    from vidgate.domain.frames import frame_size
     from vidgate.media.probe import probe
     from vidgate.media.render import render_simulation
-    from vidgate.providers.simulator import frame_size
 
     seconds, resolution, aspect = CASES[name]
     width, height = frame_size(resolution, aspect)

@@ -8,7 +8,7 @@ fal``) that reports each job done ``--latency`` seconds after it was submitted.
 ``--jobs`` live jobs are created through ``JobService.submit`` (hold placed, event
 written), submitted to the fake with the real ``FalAdapter`` and left in ``running``
 with their first poll spread over 10 s, as a worker would have left them. Then ONE
-worker process (the real ``Worker`` that ``build_services`` makes, as ``vidgate
+worker process (the real ``Worker`` that ``build_runtime`` makes, as ``vidgate
 worker`` does; wrapped with timers, not modified), idle until the seeding is done,
 tracks them all until they settle: poll, fetch the MP4 from the fake, probe it,
 thumbnail it, store it, capture the hold.
@@ -132,7 +132,8 @@ class Counters:
     tasks_max: int = 0  # asyncio tasks alive right after a tick started its steps
 
 
-def _instrument(svc: Any, counters: Counters) -> None:
+def _instrument(runtime: Any, counters: Counters) -> None:
+    svc = runtime.services
     """Wrap (never change) the worker's seams with timers and counters."""
     import vidgate.worker.loop as loop_module
 
@@ -160,7 +161,7 @@ def _instrument(svc: Any, counters: Counters) -> None:
             counters.read_s += time.perf_counter() - start
 
     db.transaction, db.read = transaction, read
-    worker = svc.worker
+    worker = runtime.worker
     plain_tick, plain_step = worker.tick, worker._step
 
     async def tick() -> int:
@@ -206,8 +207,8 @@ async def worker_child(config: dict[str, Any]) -> None:
     """The measured process: the real Worker, reporting its counters once a second."""
     import logging
 
-    from vidgate.api.app import build_services, close_services
     from vidgate.config import Settings
+    from vidgate.runtime.services import build_runtime
 
     logging.basicConfig(level=logging.WARNING)
     settings = Settings(
@@ -220,11 +221,12 @@ async def worker_child(config: dict[str, Any]) -> None:
         log_level="warning",
     )
     env = {"VIDGATE_FAL_API_KEY": FAL_KEY, "VIDGATE_FAL_BASE_URL": config["fal_url"]}
-    svc = await build_services(settings, env=env)
+    runtime = await build_runtime(settings, env=env)
+    svc = runtime.services
     if config["upstream"] == "stub":
         svc.pool._adapters["fal"] = StubAdapter()
     counters = Counters()
-    _instrument(svc, counters)
+    _instrument(runtime, counters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -254,10 +256,10 @@ async def worker_child(config: dict[str, Any]) -> None:
         # idle until the parent has seeded the jobs and says "go" (or closes stdin)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), timeout=limit)
-        await svc.worker.run(stop)
+        await runtime.worker.run(stop)
     finally:
         await reporter
-        await close_services(svc)
+        await runtime.close()
 
 
 # ====================================================================== the parent
@@ -275,11 +277,11 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
 
     from vidgate.catalog.loader import load_catalog
     from vidgate.clock import utcnow
-    from vidgate.jobs.request import GenerationRequest
-    from vidgate.jobs.service import JobService
-    from vidgate.jobs.states import JobStatus
+    from vidgate.domain.request import GenerationRequest
+    from vidgate.domain.states import JobStatus
     from vidgate.providers.base import ProviderContext, Route
     from vidgate.providers.fal import FalAdapter
+    from vidgate.service.jobs import JobService
     from vidgate.store import jobs as job_store
     from vidgate.store.engine import Database
 

@@ -17,12 +17,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from vidgate.api.app import create_app
 from vidgate.api.context import Services
 from vidgate.billing.accounts import ensure_account, issue_key, top_up
 from vidgate.config import Settings
-from vidgate.jobs.models import Principal
+from vidgate.domain.job import Principal
 from vidgate.money import micros_from_usd
+from vidgate.runtime.app import create_app
+from vidgate.runtime.services import Runtime
 from vidgate.store.engine import Database
 from vidgate.store.migrate import migrate
 
@@ -98,6 +99,7 @@ class Gateway:
 
     services: Services
     client: httpx.AsyncClient
+    runtime: Runtime
 
     async def account(
         self, name: str = "acme", *, credit: str = "100", mode: str = "test", **caps: Any
@@ -134,7 +136,7 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
 
 @pytest.fixture
 async def idle_gateway(settings: Settings) -> AsyncIterator[Gateway]:
-    """The app without its worker loop: tests step jobs by hand (``services.worker.drain``)."""
+    """The app without its worker loop: tests step jobs by hand (``runtime.worker.drain``)."""
     async for running in _gateway(settings, run_worker=False):
         yield running
 
@@ -144,4 +146,4 @@ async def _gateway(settings: Settings, *, run_worker: bool) -> AsyncIterator[Gat
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Gateway(app.state.services, client)
+            yield Gateway(app.state.services, client, app.state.runtime)

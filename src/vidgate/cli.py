@@ -61,8 +61,9 @@ def serve(
     """Start the gateway: API, worker and playground in one process."""
     import uvicorn
 
-    from vidgate.api.app import create_app
     from vidgate.bootstrap import first_run
+    from vidgate.runtime.app import create_app
+    from vidgate.runtime.roles import Role
 
     settings = _settings(data_dir)
     configure_logging(settings.log_level)
@@ -75,29 +76,35 @@ def serve(
     if demo:
         print(f"  demo account {demo.account_name!r}, test-mode key (test credit only):")
         print(f"  {demo.secret}", flush=True)
-    uvicorn.run(create_app(settings, run_worker=not no_worker), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(settings, role=Role.API if no_worker else Role.ALL),
+        host=host,
+        port=port,
+        log_level="warning",
+    )
 
 
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run a worker process (no HTTP): leases due jobs and drives them to the end."""
-    from vidgate.api.app import build_services, close_services
+    from vidgate.runtime.roles import Role
+    from vidgate.runtime.services import build_runtime
 
     settings = _settings(data_dir)
     configure_logging(settings.log_level)
 
     async def main() -> None:
-        svc = await build_services(settings)
-        stop = asyncio.Event()
+        runtime = await build_runtime(settings, Role.WORKER)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        print(f"vidgate worker {svc.worker.owner} running", flush=True)
+                loop.add_signal_handler(sig, runtime.stop)
+        runtime.start()
+        print(f"vidgate worker {runtime.worker.owner} running", flush=True)
         try:
-            await svc.worker.run(stop)
+            await runtime.wait()
         finally:
-            await close_services(svc)
+            await runtime.close()
 
     asyncio.run(main())
 

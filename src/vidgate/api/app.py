@@ -1,134 +1,68 @@
-"""The application factory: one FastAPI app with the native API, every dialect,
-media, upstream callbacks, the playground, and (optionally) the worker in-process."""
+"""The HTTP app: native API, every dialect, the webhooks API, admin, media, upstream
+callbacks and the playground. Services come from the composition root
+(``vidgate.runtime``) through the lifespan it passes in."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from vidgate import __version__
+from vidgate import __version__, web
+from vidgate.api import admin, dialects
+from vidgate.api.baseurl import BaseUrl, RememberBaseUrl
 from vidgate.api.context import Services, services
 from vidgate.api.errors import ErrorRouter, install_error_handlers
 from vidgate.api.limits import BodySizeLimit
 from vidgate.api.media import router as media_router
 from vidgate.api.native import router as native_router
-from vidgate.catalog.loader import load_catalog
+from vidgate.api.ratelimit import RateLimitMiddleware
+from vidgate.api.webhooks import router as webhooks_router
 from vidgate.clock import utcnow
 from vidgate.config import Settings
-from vidgate.delivery.urlguard import UrlGuard
-from vidgate.jobs.service import JobService
-from vidgate.media.storage import storage_from_url
 from vidgate.providers.base import CallbackRequest
 from vidgate.store import jobs as job_store
-from vidgate.store.engine import Database
-from vidgate.store.migrate import migrate
-from vidgate.worker.loop import Worker
-from vidgate.worker.providers import ProviderPool
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 log = logging.getLogger(__name__)
 
-# Optional parts, each a module exposing ``install(app, errors)``; added as they land.
-EXTENSIONS: tuple[str, ...] = (
-    "vidgate.api.dialects",
-    "vidgate.api.admin",
-    "vidgate.delivery",
-    "vidgate.web",
-)
 
+def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> FastAPI:
+    """The HTTP app: native API, dialects, webhooks API, admin, media, callbacks, playground.
 
-async def build_services(settings: Settings, *, env: dict[str, str] | None = None) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
-    await migrate(db)
-    catalog = load_catalog(settings.catalog)
-    storage = storage_from_url(settings.storage_url, data_dir=settings.data_dir)
-    http = httpx.AsyncClient(follow_redirects=True, timeout=settings.upstream_timeout_s)
-    pool = ProviderPool(settings, http, env=env)
-    jobs = JobService(
-        db,
-        catalog,
-        job_timeout_s=settings.job_timeout_s,
-        credit_usd=settings.apiframe_credit_usd,
-        availability=pool.unavailable_reason,
-        url_guard=UrlGuard(settings.url_allowlist),
-        retention_days=settings.retention_days,
-    )
-    worker = Worker(
-        db,
-        jobs,
-        catalog,
-        pool,
-        storage,
-        concurrency=settings.worker_concurrency,
-        poll_interval_s=settings.worker_poll_interval_s,
-        lease_s=settings.lease_s,
-        max_output_bytes=settings.max_output_bytes,
-    )
-    jobs.wake_worker = worker.wake
-    return Services(settings, db, catalog, storage, http, pool, jobs, worker, settings.signing_secret())
-
-
-async def close_services(svc: Services) -> None:
-    await svc.http.aclose()
-    await svc.db.dispose()
-
-
-def create_app(settings: Settings, *, run_worker: bool = True, env: dict[str, str] | None = None) -> FastAPI:
+    ``lifespan`` (from the composition root) puts ``Services`` on ``app.state.services``.
+    """
     errors = ErrorRouter()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = await build_services(settings, env=env)
-        app.state.services = svc
-        stop = asyncio.Event()
-        tasks: list[asyncio.Task[None]] = []
-        if run_worker:
-            tasks.append(asyncio.create_task(svc.worker.run(stop), name="worker"))
-        for starter in app.state.background:
-            tasks.append(asyncio.create_task(starter(svc, stop)))
-        try:
-            yield
-        finally:
-            stop.set()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, timeout=15)
-            await close_services(svc)
-
     app = FastAPI(
         title="vidgate",
         version=__version__,
         description="A self-hosted gateway for AI video generation.",
         lifespan=lifespan,
     )
-    app.state.errors = errors
-    app.state.background = []  # coroutines (svc, stop) started with the app
     install_error_handlers(app, errors)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, errors=errors)
     app.include_router(native_router)
     app.include_router(media_router)
+    app.include_router(webhooks_router)
     app.add_api_route("/healthz", _health, methods=["GET"], include_in_schema=False)
     app.add_api_route("/callbacks/{provider}", _callback, methods=["POST"], include_in_schema=False)
-    for name in EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        install = getattr(module, "install", None)
-        if install is not None:
-            install(app, errors)
+    dialects.install(app, errors)
+    admin.install(app, errors)
+    web.install(app, errors)
+    app.add_middleware(RememberBaseUrl, memo=base_url)
+    app.add_middleware(RateLimitMiddleware, errors=errors, services=lambda: _current(app))
     return app
+
+
+def _current(app: FastAPI) -> Services | None:
+    found: Services | None = getattr(app.state, "services", None)
+    return found
 
 
 async def _health(request: Request) -> dict[str, Any]:
@@ -161,5 +95,5 @@ async def _callback(provider: str, request: Request) -> Response:
         job = await job_store.job_by_upstream(conn, provider, result.upstream_id)
         if job is not None:
             await job_store.wake(conn, job.id, now=utcnow())
-    svc.worker.wake()
+    svc.wake_worker()
     return JSONResponse({"ok": True})

@@ -8,8 +8,8 @@ revoked key all get 401; the message says which of missing/invalid it was.
 from __future__ import annotations
 
 from vidgate.billing.keys import hash_key, same_hash
+from vidgate.domain.job import Principal
 from vidgate.errors import AuthenticationFailed, PermissionDenied
-from vidgate.jobs.models import Principal
 from vidgate.store import accounts as account_store
 from vidgate.store.engine import Database
 

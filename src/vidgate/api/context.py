@@ -1,11 +1,13 @@
-"""Everything a request handler may use, built once at start-up and kept on ``app.state``.
+"""Everything a request handler may use, built once per process by the composition root.
 
 No module-level globals: tests build their own ``Services`` with their own
-database, storage and providers, and several apps can live in one process.
+database, storage and providers, and several apps can live in one process. The
+app keeps it on ``app.state.services``; handlers read it through ``services``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -13,10 +15,10 @@ from fastapi import Request
 
 from vidgate.catalog.loader import Catalog
 from vidgate.config import Settings
-from vidgate.jobs.service import JobService
 from vidgate.media.storage import Storage
+from vidgate.net.urlguard import UrlGuard
+from vidgate.service.jobs import JobService
 from vidgate.store.engine import Database
-from vidgate.worker.loop import Worker
 from vidgate.worker.providers import ProviderPool
 
 
@@ -29,8 +31,9 @@ class Services:
     http: httpx.AsyncClient
     pool: ProviderPool
     jobs: JobService
-    worker: Worker
+    guard: UrlGuard
     signing_secret: bytes
+    wake_worker: Callable[[], None]
 
 
 def services(request: Request) -> Services:

@@ -12,22 +12,23 @@ from pydantic import ValidationError
 
 from vidgate.api.auth import authenticate, bearer_token
 from vidgate.api.context import Services, services
-from vidgate.api.media import CONTENT_TYPES, media_key, media_links, range_response
+from vidgate.api.media import CONTENT_TYPES, media_links, range_response
 from vidgate.api.native_schema import (
     CreateVideo,
     QuoteRequest,
     RemixVideo,
     parse_seconds,
     parse_size,
-    video_object,
 )
 from vidgate.catalog.validation import allowed_values
+from vidgate.domain.job import Job, Principal
+from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.errors import InvalidRequest, NotFound
-from vidgate.jobs.models import Job, Principal
-from vidgate.jobs.request import GenerationRequest, ImageInput
-from vidgate.jobs.service import Idempotency
+from vidgate.media.links import media_key
 from vidgate.media.probe import check_image
 from vidgate.money import format_usd
+from vidgate.service.jobs import Idempotency
+from vidgate.service.video_object import video_object
 from vidgate.store import ledger as ledger_store
 
 router = APIRouter(prefix="/v1", tags=["videos"])
@@ -177,9 +178,7 @@ async def retrieve_video(
 
 @router.delete("/videos/{video_id}", summary="Delete a video and its media")
 async def delete_video(video_id: str, caller: Caller, svc: Svc) -> dict[str, Any]:
-    job = await svc.jobs.mark_deleted(caller, video_id)
-    if job.media:
-        await svc.storage.delete_prefix(f"videos/{job.id}/")
+    await svc.jobs.mark_deleted(caller, video_id)
     return {"id": video_id, "object": "video.deleted", "deleted": True}
 
 

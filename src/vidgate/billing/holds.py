@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vidgate.domain.job import Job, Principal
 from vidgate.errors import InsufficientFunds
-from vidgate.jobs.models import Job, Principal
 from vidgate.money import format_usd
 from vidgate.store import accounts as account_store
 from vidgate.store import ledger as ledger_store

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from vidgate.catalog.models import ModelSpec, PriceRule
+from vidgate.domain.request import GenerationRequest
 from vidgate.errors import InvalidRequest, ModelUnavailable
-from vidgate.jobs.request import GenerationRequest
 from vidgate.money import MICROS_PER_USD, round_micros
 
 DEFAULT_CREDIT_USD = Decimal("0.01")

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from vidgate.catalog.models import ModelSpec
+from vidgate.domain.request import GenerationRequest
 from vidgate.errors import InvalidRequest, ModelUnavailable
-from vidgate.jobs.request import GenerationRequest
 
 IMAGE_ROLES = ("first_frame", "last_frame", "reference")
 

@@ -28,11 +28,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
-from urllib.parse import parse_qs, unquote, urlsplit
-
-if TYPE_CHECKING:
-    from vidgate.media.s3 import S3Storage
+from typing import IO, Protocol, runtime_checkable
 
 __all__ = [
     "CHUNK_SIZE",
@@ -42,7 +38,6 @@ __all__ = [
     "Storage",
     "TooLarge",
     "resolve_range",
-    "storage_from_url",
     "validate_key",
     "validate_prefix",
 ]
@@ -334,47 +329,3 @@ def _rmdir_quietly(folder: Path) -> bool:
 
 
 # ------------------------------------------------------------------ configuration
-
-
-def storage_from_url(url: str, *, data_dir: Path) -> Storage:
-    """The backend a configuration URL names (see the module docstring)."""
-    url = url.strip()
-    if not url:
-        return LocalStorage(Path(data_dir) / "media")
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "s3":
-        return _s3_from_url(url)
-    if scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise ValueError(f"file URLs must name a local path, got host {parts.netloc!r}")
-        return LocalStorage(_under(Path(unquote(parts.path)), data_dir))
-    if "://" in url:
-        raise ValueError(f"unsupported storage URL scheme {parts.scheme!r} (use a path or s3://)")
-    return LocalStorage(_under(Path(url).expanduser(), data_dir))
-
-
-def _under(path: Path, data_dir: Path) -> Path:
-    return path if path.is_absolute() else Path(data_dir) / path
-
-
-def _s3_from_url(url: str) -> S3Storage:
-    from vidgate.media.s3 import S3Storage
-
-    parts = urlsplit(url)
-    if not parts.netloc:
-        raise ValueError("an s3:// URL must name a bucket: s3://bucket/prefix")
-    query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
-    known = {"endpoint", "region", "access_key_id", "secret_access_key", "session_token"}
-    unknown = set(query) - known
-    if unknown:
-        raise ValueError(f"unknown s3 URL parameter(s): {', '.join(sorted(unknown))}")
-    return S3Storage(
-        parts.netloc,
-        prefix=unquote(parts.path).strip("/"),
-        endpoint=query.get("endpoint"),
-        region=query.get("region"),
-        access_key_id=query.get("access_key_id"),
-        secret_access_key=query.get("secret_access_key"),
-        session_token=query.get("session_token"),
-    )

@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
-from vidgate.jobs.request import GenerationRequest
+from vidgate.domain.request import GenerationRequest
 
 JSON = dict[str, Any]
 

@@ -47,7 +47,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from vidgate.jobs.request import GenerationRequest
+from vidgate.domain.request import GenerationRequest
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,

@@ -29,7 +29,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-from vidgate.jobs.request import GenerationRequest
+from vidgate.domain.request import GenerationRequest
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,

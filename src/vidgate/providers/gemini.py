@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from vidgate.jobs.request import GenerationRequest
+from vidgate.domain.request import GenerationRequest
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import jwt
 
-from vidgate.jobs.request import GenerationRequest
+from vidgate.domain.request import GenerationRequest
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,

@@ -24,7 +24,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from vidgate.jobs.request import GenerationRequest
+from vidgate.domain.request import GenerationRequest
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,

@@ -36,7 +36,7 @@ from typing import Any
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
-from vidgate.jobs.request import GenerationRequest
+from vidgate.domain.request import GenerationRequest
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,

@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from vidgate.jobs.request import GenerationRequest
+from vidgate.domain.request import GenerationRequest
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,

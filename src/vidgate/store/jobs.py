@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidgate.jobs.models import Job, MediaInfo
-from vidgate.jobs.request import GenerationRequest
-from vidgate.jobs.states import ACTIVE, JobStatus, sources_of
+from vidgate.domain.job import Job, MediaInfo
+from vidgate.domain.request import GenerationRequest
+from vidgate.domain.states import ACTIVE, JobStatus, sources_of
 from vidgate.store.tables import jobs
 
 _JOB_FIELDS = {f.name for f in fields(Job)}

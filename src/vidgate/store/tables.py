@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from vidgate.jobs.states import JobStatus
+from vidgate.domain.states import JobStatus
 
 metadata = MetaData(
     naming_convention={

@@ -22,9 +22,8 @@ from typing import Any
 
 from vidgate.catalog.loader import Catalog
 from vidgate.clock import utcnow
-from vidgate.jobs.models import Job
-from vidgate.jobs.service import JobService
-from vidgate.jobs.states import JobStatus
+from vidgate.domain.job import Job
+from vidgate.domain.states import JobStatus
 from vidgate.media.storage import Storage
 from vidgate.providers.base import (
     Capability,
@@ -36,6 +35,7 @@ from vidgate.providers.base import (
     UpstreamStatus,
     UpstreamTimeout,
 )
+from vidgate.service.jobs import JobService
 from vidgate.store import events as event_store
 from vidgate.store import jobs as job_store
 from vidgate.store.engine import Database

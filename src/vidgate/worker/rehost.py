@@ -13,7 +13,8 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from vidgate.jobs.models import MediaInfo
+from vidgate.domain.job import MediaInfo
+from vidgate.media.keys import thumbnail_key, video_key
 from vidgate.media.probe import NotAVideo, make_thumbnail, probe
 from vidgate.media.storage import Storage
 from vidgate.providers.base import ProviderAdapter, UpstreamOutput, UpstreamProtocolError
@@ -21,10 +22,6 @@ from vidgate.providers.base import ProviderAdapter, UpstreamOutput, UpstreamProt
 
 class OutputRefused(Exception):
     """The upstream's output is not something we will deliver (too big, not a video)."""
-
-
-def media_keys(job_id: str) -> tuple[str, str]:
-    return f"videos/{job_id}/video.mp4", f"videos/{job_id}/thumbnail.jpg"
 
 
 async def _download(
@@ -59,7 +56,6 @@ async def rehost(
     videos = [o for o in outputs if o.kind == "video"]
     if not videos:
         raise UpstreamProtocolError("the upstream reported success without any video output")
-    video_key, thumb_key = media_keys(job_id)
     keys: list[str] = []
     first: MediaInfo | None = None
     with tempfile.TemporaryDirectory(prefix="vidgate-fetch-") as folder:
@@ -70,16 +66,16 @@ async def rehost(
                 info = await asyncio.to_thread(probe, path)
             except NotAVideo as exc:
                 raise OutputRefused(f"the upstream's output is not a playable video: {exc}") from exc
-            key = video_key if index == 0 else f"videos/{job_id}/video-{index}.mp4"
+            key = video_key(job_id, index)
             await storage.put_file(key, path, content_type="video/mp4")
             keys.append(key)
             if first is None:
                 thumb = Path(folder) / "thumbnail.jpg"
                 await asyncio.to_thread(make_thumbnail, path, thumb)
-                await storage.put_file(thumb_key, thumb, content_type="image/jpeg")
+                await storage.put_file(thumbnail_key(job_id), thumb, content_type="image/jpeg")
                 first = MediaInfo(
                     video_key=key,
-                    thumbnail_key=thumb_key,
+                    thumbnail_key=thumbnail_key(job_id),
                     duration_s=info.duration_s,
                     width=info.width,
                     height=info.height,

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from tests.conftest import Gateway, auth
 from vidgate.clock import utcnow
-from vidgate.jobs.models import MediaInfo
-from vidgate.jobs.request import GenerationRequest
-from vidgate.jobs.states import JobStatus
+from vidgate.domain.job import MediaInfo
+from vidgate.domain.request import GenerationRequest
+from vidgate.domain.states import JobStatus
 from vidgate.store import jobs as job_store
 from vidgate.store import ledger as ledger_store
 
@@ -81,10 +81,10 @@ async def test_worker_crash_mid_flight_settles_exactly_once(idle_gateway: Gatewa
             conn, owner="dead-worker", now=now, until=now + timedelta(seconds=1), limit=1
         )
     assert [j.id for j in leased] == [job_id]
-    assert await svc.worker.tick() == 0  # nothing: the lease still holds
+    assert await idle_gateway.runtime.worker.tick() == 0  # nothing: the lease still holds
     assert (await svc.jobs.get(principal, job_id)).status is JobStatus.QUEUED
     await asyncio.sleep(1.1)  # the lease lapses (a real second, on purpose: leases are wall-clock)
-    await svc.worker.drain(timeout_s=30)
+    await idle_gateway.runtime.worker.drain(timeout_s=30)
     job = await svc.jobs.get(principal, job_id)
     assert job.status is JobStatus.SUCCEEDED and job.charged_micros == job.held_micros
     async with svc.db.read() as conn:

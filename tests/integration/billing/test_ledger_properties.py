@@ -17,14 +17,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from vidgate.api.app import build_services, close_services
 from vidgate.billing.accounts import ensure_account, issue_key, top_up
 from vidgate.clock import utcnow
 from vidgate.config import Settings
+from vidgate.domain.job import MediaInfo, Principal
+from vidgate.domain.request import GenerationRequest
+from vidgate.domain.states import ACTIVE, JobStatus
 from vidgate.errors import Conflict, InsufficientFunds
-from vidgate.jobs.models import MediaInfo, Principal
-from vidgate.jobs.request import GenerationRequest
-from vidgate.jobs.states import ACTIVE, JobStatus
+from vidgate.runtime.services import build_runtime
 from vidgate.store import jobs as job_store
 from vidgate.store import ledger as ledger_store
 
@@ -37,7 +37,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.folder = tempfile.TemporaryDirectory()
         config = Settings(data_dir=Path(self.folder.name), secret_key="x", rate_limit_per_minute=0)
-        self.svc = self.run(build_services(config, env={}))
+        self.runtime = self.run(build_runtime(config, env={}))
+        self.svc = self.runtime.services
         self.principal = self.run(self._principal())
         self.jobs: list[str] = []
 
@@ -52,7 +53,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return Principal(account.id, account.name, key.id, "test")
 
     def teardown(self) -> None:
-        self.run(close_services(self.svc))
+        self.run(self.runtime.close())
         self.loop.close()
         self.folder.cleanup()
 

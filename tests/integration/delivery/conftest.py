@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from vidgate.api.webhooks import new_endpoint_secret
 from vidgate.config import Settings
-from vidgate.delivery.routes import new_endpoint_secret
-from vidgate.jobs.models import Principal
+from vidgate.domain.job import Principal
 from vidgate.store import accounts as account_store
 from vidgate.testing.server import serve_in_thread
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import Gateway
-from vidgate.api.app import create_app
 from vidgate.billing.accounts import ensure_account, issue_key
 from vidgate.config import Settings
+from vidgate.runtime.app import create_app
 from vidgate.store.engine import Database
 from vidgate.store.migrate import migrate
 from vidgate.testing.server import serve_in_thread

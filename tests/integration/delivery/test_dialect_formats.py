@@ -6,8 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import sys
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -15,8 +13,9 @@ import pytest
 
 from tests.conftest import Gateway
 from tests.integration.delivery.conftest import Receiver
-from vidgate.jobs.models import Job
-from vidgate.jobs.request import GenerationRequest
+from vidgate.domain.job import Job
+from vidgate.domain.request import GenerationRequest
+from vidgate.webhooks.formats import DialectHooks, WebhookFormat
 
 NAME = "fakedialect"
 
@@ -46,11 +45,11 @@ def _handshake(url: str) -> tuple[bytes, Callable[[bytes], bool]]:
 
 
 @pytest.fixture
-def fake_dialect(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    module = types.ModuleType(f"vidgate.api.dialects.{NAME}")
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(module, "render_webhook", _render, raising=False)
-    return module
+def fake_dialect(gateway: Gateway) -> DialectHooks:
+    """A dialect with its own webhook format, registered with the running sender."""
+    hooks = gateway.runtime.sender.hooks
+    hooks.formats[NAME] = WebhookFormat(_render)
+    return hooks
 
 
 async def _submit(gateway: Gateway, principal: Any, url: str) -> Job:
@@ -59,7 +58,7 @@ async def _submit(gateway: Gateway, principal: Any, url: str) -> Job:
 
 
 async def test_dialect_renderer_replaces_the_standard_format(
-    gateway: Gateway, receiver: Receiver, fake_dialect: types.ModuleType
+    gateway: Gateway, receiver: Receiver, fake_dialect: DialectHooks
 ) -> None:
     key, principal = await gateway.account()
     job = await _submit(gateway, principal, receiver.url)
@@ -74,9 +73,9 @@ async def test_dialect_renderer_replaces_the_standard_format(
 
 
 async def test_handshake_runs_once_before_the_first_push(
-    gateway: Gateway, receiver: Receiver, fake_dialect: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+    gateway: Gateway, receiver: Receiver, fake_dialect: DialectHooks
 ) -> None:
-    monkeypatch.setattr(fake_dialect, "webhook_handshake", _handshake, raising=False)
+    fake_dialect.formats[NAME] = WebhookFormat(_render, _handshake)
     _, principal = await gateway.account()
     await _submit(gateway, principal, receiver.url)
     await receiver.wait_for(lambda r: len(r.delivered()) >= 1)
@@ -88,9 +87,9 @@ async def test_handshake_runs_once_before_the_first_push(
 
 
 async def test_failed_handshake_means_no_pushes(
-    gateway: Gateway, receiver: Receiver, fake_dialect: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+    gateway: Gateway, receiver: Receiver, fake_dialect: DialectHooks
 ) -> None:
-    monkeypatch.setattr(fake_dialect, "webhook_handshake", _handshake, raising=False)
+    fake_dialect.formats[NAME] = WebhookFormat(_render, _handshake)
     receiver.echo_challenge = False
     key, principal = await gateway.account()
     job = await _submit(gateway, principal, receiver.url)

@@ -5,24 +5,23 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 from standardwebhooks import Webhook
 
 from tests.conftest import Gateway, auth
 from tests.integration.delivery.conftest import FAST, Receiver, fix_webhook_secret
+from vidgate.api.webhooks import new_endpoint_secret
 from vidgate.billing.accounts import ensure_account
 from vidgate.clock import utcnow
 from vidgate.config import Settings
-from vidgate.delivery.config import DeliveryConfig
-from vidgate.delivery.routes import new_endpoint_secret
-from vidgate.delivery.sender import OutboxSender
-from vidgate.delivery.urlguard import UrlGuard, pinned_client
+from vidgate.media.links import MediaLinks
+from vidgate.net.urlguard import UrlGuard, pinned_client
 from vidgate.store import delivery as store
 from vidgate.store.engine import Database
 from vidgate.store.events import append_event
 from vidgate.store.migrate import migrate
+from vidgate.webhooks.config import DeliveryConfig
+from vidgate.webhooks.sender import OutboxSender
 
 
 async def test_several_senders_deliver_each_event_once_per_destination(
@@ -38,7 +37,13 @@ async def test_several_senders_deliver_each_event_once_per_destination(
     config = DeliveryConfig.from_settings(Settings(extra=FAST))
     guard = UrlGuard("127.0.0.1")
     senders = [
-        OutboxSender(gateway.services, config, guard=guard, base_url=lambda: "http://testserver")
+        OutboxSender(
+            gateway.services.db,
+            config,
+            guard=guard,
+            links=lambda: MediaLinks("http://testserver", gateway.services.signing_secret, 3600),
+            hooks=gateway.runtime.sender.hooks,
+        )
         for _ in range(3)
     ]
     stop = asyncio.Event()
@@ -122,10 +127,12 @@ async def test_sender_rechecks_the_address_at_send_time(tmp_path: Path, receiver
     await migrate(db)
     try:
         settings = Settings(data_dir=tmp_path, extra=FAST)
-        svc: Any = SimpleNamespace(db=db, settings=settings, signing_secret=b"s")
         guard = UrlGuard("", resolver=resolver)
         sender = OutboxSender(
-            svc, DeliveryConfig.from_settings(settings), guard=guard, base_url=lambda: "http://x"
+            db,
+            DeliveryConfig.from_settings(settings),
+            guard=guard,
+            links=lambda: MediaLinks("http://x", b"s", 3600),
         )
         async with db.transaction() as conn:
             account = await ensure_account(conn, "rebinding")

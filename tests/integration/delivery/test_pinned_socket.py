@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.integration.delivery.conftest import Receiver
-from vidgate.delivery.urlguard import UrlGuard, pinned_client
+from vidgate.net.urlguard import UrlGuard, pinned_client
 
 
 async def test_a_name_is_connected_to_at_its_checked_address(receiver: Receiver) -> None:

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, auth
-from vidgate.api.app import create_app
 from vidgate.billing.accounts import ensure_account, issue_key
 from vidgate.config import Settings
+from vidgate.runtime.app import create_app
 from vidgate.store.engine import Database
 from vidgate.store.migrate import migrate
 from vidgate.testing.server import serve_in_thread
@@ -29,7 +29,7 @@ async def limited(settings: Settings) -> AsyncIterator[Gateway]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Gateway(app.state.services, client)
+            yield Gateway(app.state.services, client, app.state.runtime)
 
 
 async def test_the_61st_request_in_a_minute_gets_429_with_the_headers(limited: Gateway) -> None:
@@ -117,7 +117,7 @@ async def test_unreachable_redis_lets_requests_through(settings: Settings) -> No
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            key, _ = await Gateway(app.state.services, client).account()
+            key, _ = await Gateway(app.state.services, client, app.state.runtime).account()
             codes = [(await client.get("/v1/account", headers=auth(key))).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 200]
 

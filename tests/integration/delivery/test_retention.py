@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Gateway, auth
 from vidgate.clock import utcnow
 from vidgate.config import Settings
-from vidgate.delivery.retention import purge_once
+from vidgate.service.retention import purge_once
 from vidgate.store import accounts as account_store
 from vidgate.store import jobs as job_store
 
@@ -40,7 +40,7 @@ async def test_expired_media_are_purged_and_the_job_says_so(gateway: Gateway) ->
     assert await _stored(gateway, expired["id"])
     await _expire(gateway, expired["id"], days_ago=0.01)
 
-    purged = await purge_once(gateway.services)
+    purged = await purge_once(gateway.services.db, gateway.services.storage)
     assert purged == [expired["id"]]
     assert not await _stored(gateway, expired["id"])
     assert await _stored(gateway, kept["id"])
@@ -50,7 +50,7 @@ async def test_expired_media_are_purged_and_the_job_says_so(gateway: Gateway) ->
     assert shown["video_url"] is None and shown["expires_at"] is None
     content = await gateway.client.get(f"/v1/videos/{expired['id']}/content", headers=auth(key))
     assert content.status_code == 404
-    assert await purge_once(gateway.services) == []  # nothing twice
+    assert await purge_once(gateway.services.db, gateway.services.storage) == []  # nothing twice
 
 
 async def test_an_accounts_own_retention_overrides_the_default(gateway: Gateway) -> None:
@@ -59,7 +59,7 @@ async def test_an_accounts_own_retention_overrides_the_default(gateway: Gateway)
     await _expire(gateway, video["id"], days_ago=8)  # past the default 7 days
     async with gateway.services.db.transaction() as conn:
         await account_store.update_account(conn, principal.account_id, retention_days=30)
-    assert await purge_once(gateway.services) == []
+    assert await purge_once(gateway.services.db, gateway.services.storage) == []
     assert await _stored(gateway, video["id"])
 
     async with gateway.services.db.transaction() as conn:
@@ -67,7 +67,9 @@ async def test_an_accounts_own_retention_overrides_the_default(gateway: Gateway)
     fresh = await _finished_video(gateway, key)  # default expiry in 7 days, but the account keeps 1
     async with gateway.services.db.transaction() as conn:
         await job_store.update_job(conn, fresh["id"], now=utcnow(), completed_at=utcnow() - timedelta(days=2))
-    assert sorted(await purge_once(gateway.services)) == sorted([video["id"], fresh["id"]])
+    assert sorted(await purge_once(gateway.services.db, gateway.services.storage)) == sorted(
+        [video["id"], fresh["id"]]
+    )
 
 
 class TestBackgroundPurger:

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import Gateway, auth
-from vidgate.delivery.urlguard import UrlGuard
+from vidgate.net.urlguard import UrlGuard
 
 PRIVATE_HOST = "intranet.example.test"
 

@@ -93,7 +93,7 @@ async def test_receiver_failing_three_times_gets_each_event_on_the_fourth_exactl
 
 
 async def test_webhook_events_filter_limits_what_a_job_sends(gateway: Gateway, receiver: Receiver) -> None:
-    from vidgate.jobs.request import GenerationRequest
+    from vidgate.domain.request import GenerationRequest
 
     _, principal = await gateway.account()
     await fix_webhook_secret(gateway, principal)

@@ -19,13 +19,13 @@ from starlette.routing import Route
 
 from tests.conftest import Gateway, auth
 from vidgate.api.dialects import apiframe
-from vidgate.api.media import MediaLinks
 from vidgate.billing.accounts import revoke_key
 from vidgate.billing.keys import hash_key
 from vidgate.config import Settings
+from vidgate.domain.job import Job, Principal
 from vidgate.errors import RateLimited
 from vidgate.ids import job_id_from_uuid
-from vidgate.jobs.models import Job, Principal
+from vidgate.media.links import MediaLinks
 from vidgate.store import accounts as account_store
 from vidgate.store import events as event_store
 from vidgate.testing.server import serve_in_thread
@@ -52,7 +52,7 @@ REQUIRED = {
 }
 
 
-# Fast webhook sender knobs (see vidgate.delivery.config).
+# Fast webhook sender knobs (see vidgate.webhooks.config).
 FAST_DELIVERY = {"webhook_interval_s": "0.05", "webhook_retry_base_s": "0.05", "webhook_cursor_grace_s": "0"}
 
 

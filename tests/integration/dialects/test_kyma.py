@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, auth
-from vidgate.api.app import create_app
 from vidgate.api.dialects import kyma
 from vidgate.config import Settings
 from vidgate.errors import RateLimited
+from vidgate.runtime.app import create_app
 from vidgate.testing.fakes.fal import FalFake
 from vidgate.testing.server import serve_in_thread
 
@@ -92,7 +92,7 @@ async def running(settings: Settings, env: dict[str, str] | None = None) -> Asyn
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Gateway(app.state.services, client)
+            yield Gateway(app.state.services, client, app.state.runtime)
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from starlette.routing import Route
 
 from tests.conftest import Gateway, auth
 from vidgate.api.dialects import minimax
-from vidgate.api.media import MediaLinks
 from vidgate.billing.keys import hash_key
 from vidgate.config import Settings
 from vidgate.errors import RateLimited
 from vidgate.ids import job_id_from_number
+from vidgate.media.links import MediaLinks
 from vidgate.store import accounts as account_store
 from vidgate.testing.server import serve_in_thread
 
@@ -30,7 +30,7 @@ RETRIEVE = "/minimax/v1/files/retrieve"
 IMAGE = "https://example.com/cat.png"
 
 
-# Fast webhook sender knobs (see vidgate.delivery.config).
+# Fast webhook sender knobs (see vidgate.webhooks.config).
 FAST_DELIVERY = {"webhook_interval_s": "0.05", "webhook_retry_base_s": "0.05", "webhook_cursor_grace_s": "0"}
 
 

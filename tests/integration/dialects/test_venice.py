@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 
 from tests.conftest import Gateway, auth
-from vidgate.api.app import create_app
 from vidgate.api.dialects import venice
 from vidgate.config import Settings
 from vidgate.errors import RateLimited
 from vidgate.ids import job_id_from_uuid
+from vidgate.runtime.app import create_app
 
 API = "/venice/api/v1"
 QUEUE = f"{API}/video/queue"
@@ -102,7 +102,7 @@ async def running(settings: Settings) -> AsyncIterator[Gateway]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Gateway(app.state.services, client)
+            yield Gateway(app.state.services, client, app.state.runtime)
 
 
 # ------------------------------------------------------------------ 2.9 cases

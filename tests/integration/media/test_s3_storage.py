@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from vidgate.media import s3 as s3_module
+from vidgate.media.backends import storage_from_url
 from vidgate.media.s3 import PART_SIZE, S3Storage
-from vidgate.media.storage import TooLarge, storage_from_url
+from vidgate.media.storage import TooLarge
 
 pytestmark = pytest.mark.moto
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.integration.providers.conftest import assert_mp4, collect, make_ctx
-from vidgate.jobs.request import GenerationRequest, ImageInput
+from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.providers.base import (
     CallbackRequest,
     Route,

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route as StarletteRoute
 
 from tests.integration.providers.conftest import assert_mp4, collect, make_ctx
-from vidgate.jobs.request import GenerationRequest, ImageInput
+from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.providers.base import (
     CallbackRequest,
     Route,

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from vidgate.jobs.request import GenerationRequest, ImageInput
+from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.providers.base import (
     CallbackRequest,
     Capability,

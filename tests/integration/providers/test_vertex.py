@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.integration.providers.conftest import assert_mp4, collect, make_ctx
-from vidgate.jobs.request import GenerationRequest, ImageInput
+from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.providers.base import (
     CallbackRequest,
     Capability,

@@ -15,8 +15,8 @@ import av
 import pytest
 
 from tests.conftest import Gateway, auth
-from vidgate.api.app import create_app
 from vidgate.config import Settings
+from vidgate.runtime.app import create_app
 from vidgate.testing.fake import FakeScript, FakeUpstream
 from vidgate.testing.fakes import fake_class
 from vidgate.testing.fakes.kling import TEST_SECRET_KEY
@@ -44,7 +44,7 @@ async def _live_gateway(settings: Settings, env: dict[str, str]) -> AsyncIterato
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
     ):
-        yield Gateway(app.state.services, client)
+        yield Gateway(app.state.services, client, app.state.runtime)
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ async def test_signed_fal_callback_is_verified_and_wakes_the_job(
         # the app's engine lives on the server thread's loop: make the key with our own
         key = await _live_key(settings)
         async with httpx.AsyncClient(base_url=base) as client:
-            gateway = Gateway(app.state.services, client)
+            gateway = Gateway(app.state.services, client, app.state.runtime)
             created = (await client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
             done = await gateway.wait_terminal(f"/v1/videos/{created['id']}", key)
     assert done["vidgate_status"] == "succeeded"

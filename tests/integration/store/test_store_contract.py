@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from vidgate.billing.accounts import ensure_account, issue_key, top_up
 from vidgate.clock import utcnow
+from vidgate.domain.request import GenerationRequest
+from vidgate.domain.states import JobStatus
 from vidgate.ids import new_job_id
-from vidgate.jobs.request import GenerationRequest
-from vidgate.jobs.states import JobStatus
 from vidgate.store import jobs as job_store
 from vidgate.store import ledger as ledger_store
 from vidgate.store.engine import Database

@@ -8,7 +8,7 @@ import pytest
 
 from vidgate.catalog.loader import Catalog, load_catalog
 from vidgate.catalog.models import ModelSpec
-from vidgate.jobs.request import GenerationRequest, ImageInput
+from vidgate.domain.request import GenerationRequest, ImageInput
 
 IMAGE = "https://example.test/frame.png"
 

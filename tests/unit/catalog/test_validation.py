@@ -10,8 +10,8 @@ from tests.unit.catalog.conftest import IMAGE, request_for
 from vidgate.catalog.loader import Catalog
 from vidgate.catalog.models import ModelSpec
 from vidgate.catalog.validation import allowed_values, describe_durations, normalize
+from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.errors import InvalidRequest, ModelUnavailable
-from vidgate.jobs.request import GenerationRequest, ImageInput
 
 
 def refused(spec: ModelSpec, req: GenerationRequest, param: str) -> InvalidRequest:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vidgate.config import Settings
-from vidgate.delivery.config import DAY_S, DeliveryConfig, RetryPolicy
+from vidgate.webhooks.config import DAY_S, DeliveryConfig, RetryPolicy
 
 
 def test_delays_grow_exponentially_with_bounded_jitter() -> None:

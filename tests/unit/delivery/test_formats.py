@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from datetime import UTC, datetime
 
 import pytest
 from standardwebhooks import Webhook
 
-from vidgate.delivery.formats import DialectHooks, SigningError, sign_headers, standard_body
-from vidgate.delivery.routes import new_endpoint_secret
+from vidgate.api.webhooks import new_endpoint_secret
+from vidgate.webhooks.formats import DialectHooks, SigningError, WebhookFormat, sign_headers, standard_body
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -38,17 +36,13 @@ def test_a_secret_that_is_not_base64_is_a_signing_error() -> None:
         sign_headers("whsec_a", "msg_1", b"{}", at=AT)
 
 
-def test_dialect_hooks_are_found_and_missing_ones_are_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    hooks = DialectHooks()
-    assert hooks.renderer("native") is None
-    assert hooks.renderer("no_such_dialect") is None
-    assert hooks.handshake("") is None
-    module = types.ModuleType("vidgate.api.dialects.unitfake")
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    assert hooks.renderer("unitfake") is None
-
+def test_dialect_hooks_are_found_and_missing_ones_are_none() -> None:
     def render(*args: object) -> tuple[bytes, dict[str, str]]:
         return b"x", {}
 
-    monkeypatch.setattr(module, "render_webhook", render, raising=False)
-    assert hooks.renderer("unitfake") is render  # looked up on each call
+    hooks = DialectHooks({"unitfake": WebhookFormat(render)})
+    assert hooks.renderer("native") is None
+    assert hooks.renderer("no_such_dialect") is None
+    assert hooks.handshake("") is None
+    assert hooks.renderer("unitfake") is render
+    assert hooks.handshake("unitfake") is None

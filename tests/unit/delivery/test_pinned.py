@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from vidgate.delivery.urlguard import BlockedAddress, PinnedTransport, UrlGuard, pinned_client
+from vidgate.net.urlguard import BlockedAddress, PinnedTransport, UrlGuard, pinned_client
 
 
 async def test_connects_to_the_checked_address_with_the_original_name() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vidgate.delivery.ratelimit import api_key_of
+from vidgate.api.ratelimit import api_key_of
 
 KEY = "vg_test_" + "k" * 43
 

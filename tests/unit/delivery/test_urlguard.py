@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from vidgate.delivery.urlguard import Allowlist, UrlGuard, forbidden_reason, parse_ip_literal
 from vidgate.errors import InvalidRequest
+from vidgate.net.urlguard import Allowlist, UrlGuard, forbidden_reason, parse_ip_literal
 
 TABLE = {
     "public.example.test": ["93.184.216.34"],

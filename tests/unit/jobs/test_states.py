@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from vidgate.jobs.states import ACTIVE, TERMINAL, TRANSITIONS, JobStatus, can_move, sources_of
+from vidgate.domain.states import ACTIVE, TERMINAL, TRANSITIONS, JobStatus, can_move, sources_of
 
 
 def test_happy_path_is_allowed() -> None:

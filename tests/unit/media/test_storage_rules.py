@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from vidgate.media.backends import storage_from_url
 from vidgate.media.s3 import S3Storage
 from vidgate.media.storage import (
     InvalidRange,
     LocalStorage,
     resolve_range,
-    storage_from_url,
     validate_key,
     validate_prefix,
 )

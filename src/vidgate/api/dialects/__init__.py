@@ -3,26 +3,29 @@ format and ``GenerationRequest`` / ``Job``, calling ``JobService`` and nothing e
 
 Each module exposes ``PREFIX`` (where its clients point their base URL), ``router``
 (an ``APIRouter`` mounted at that prefix) and ``render_error`` (its error envelope).
+Adding a dialect is one module plus one line in ``DIALECTS`` (and one in
+``WEBHOOK_FORMATS`` when it has a webhook format of its own).
 """
 
 from __future__ import annotations
 
-import importlib
+from types import ModuleType
 
 from fastapi import FastAPI
 
+from vidgate.api.dialects import apiframe, kyma, minimax, thalam, venice
 from vidgate.api.errors import ErrorRouter
+from vidgate.webhooks.formats import WebhookFormat
 
-DIALECTS = ("thalam", "venice", "minimax", "apiframe", "kyma")
+DIALECTS: tuple[ModuleType, ...] = (thalam, venice, minimax, apiframe, kyma)
+
+WEBHOOK_FORMATS: dict[str, WebhookFormat] = {
+    "minimax": WebhookFormat(minimax.render_webhook, minimax.webhook_handshake),
+    "apiframe": WebhookFormat(apiframe.render_webhook),
+}
 
 
 def install(app: FastAPI, errors: ErrorRouter) -> None:
-    for name in DIALECTS:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-            continue
+    for module in DIALECTS:
         errors.register(module.PREFIX, module.render_error)
         app.include_router(module.router, prefix=module.PREFIX)

@@ -15,8 +15,8 @@ from typing import Any
 
 from vidgate.catalog.models import ModelSpec
 from vidgate.catalog.pricing import quote
+from vidgate.domain.request import GenerationRequest
 from vidgate.errors import GatewayError
-from vidgate.jobs.request import GenerationRequest
 from vidgate.money import MICROS_PER_USD
 
 _PRICING_MODE = {"flat": "flat", "per_second": "per-second", "per_clip": "per-second"}

@@ -25,8 +25,8 @@ from urllib.parse import urlparse
 
 from vidgate.catalog.loader import Catalog
 from vidgate.catalog.models import ModelSpec
+from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.errors import GatewayError, InvalidRequest
-from vidgate.jobs.request import GenerationRequest, ImageInput
 
 NAMESPACE = "apiframe"
 COMMON_FIELDS = ("prompt", "model", "webhookUrl", "webhookEvents")

@@ -23,8 +23,8 @@ from typing import Any
 
 from vidgate.catalog.loader import Catalog
 from vidgate.catalog.models import ModelSpec
+from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.errors import GatewayError, InvalidRequest, UnknownModel
-from vidgate.jobs.request import GenerationRequest, ImageInput
 
 NAMESPACE = "venice"
 INVALID = "Invalid request parameters"

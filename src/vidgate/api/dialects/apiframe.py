@@ -39,11 +39,13 @@ from vidgate.api.context import Services, services
 from vidgate.api.dialects._apiframe_catalog import model_entry
 from vidgate.api.dialects._apiframe_request import NAMESPACE, parse_generate, wire_error
 from vidgate.api.errors import error_headers
-from vidgate.api.media import MediaLinks, media_links
+from vidgate.api.media import media_links
 from vidgate.billing.keys import strip_dialect_prefix
 from vidgate.catalog.models import ModelSpec
 from vidgate.catalog.pricing import DEFAULT_CREDIT_USD, Quote
 from vidgate.clock import iso_ms
+from vidgate.domain.job import Job, Principal
+from vidgate.domain.states import JobStatus
 from vidgate.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -55,10 +57,9 @@ from vidgate.errors import (
     UnknownModel,
 )
 from vidgate.ids import job_id_from_uuid, job_id_to_uuid, new_id
-from vidgate.jobs.models import Job, Principal
-from vidgate.jobs.service import Idempotency
-from vidgate.jobs.states import JobStatus
+from vidgate.media.links import MediaLinks
 from vidgate.money import MICROS_PER_USD
+from vidgate.service.jobs import Idempotency
 from vidgate.store import delivery as delivery_store
 
 PREFIX = "/apiframe"

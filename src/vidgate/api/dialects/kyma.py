@@ -36,10 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vidgate.api.auth import authenticate, bearer_token
 from vidgate.api.context import Services, services
 from vidgate.api.errors import error_headers
-from vidgate.api.media import MediaLinks, media_links
+from vidgate.api.media import media_links
 from vidgate.billing.keys import strip_dialect_prefix
 from vidgate.catalog.models import ModelSpec
 from vidgate.clock import iso_ms, utcnow
+from vidgate.domain.job import Job, Principal
+from vidgate.domain.request import GenerationRequest, ImageInput
+from vidgate.domain.states import JobStatus
 from vidgate.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -51,11 +54,9 @@ from vidgate.errors import (
     UnknownModel,
     UpstreamFailed,
 )
-from vidgate.jobs.models import Job, Principal
-from vidgate.jobs.request import GenerationRequest, ImageInput
-from vidgate.jobs.service import Idempotency
-from vidgate.jobs.states import JobStatus
+from vidgate.media.links import MediaLinks
 from vidgate.money import usd
+from vidgate.service.jobs import Idempotency
 from vidgate.store import ledger as ledger_store
 
 PREFIX = "/kyma/v1"

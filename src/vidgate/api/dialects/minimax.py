@@ -34,8 +34,11 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, Va
 from vidgate.api.auth import authenticate, bearer_token
 from vidgate.api.context import Services, services
 from vidgate.api.errors import error_headers
-from vidgate.api.media import MediaLinks, media_key, media_links, range_response
+from vidgate.api.media import media_links, range_response
 from vidgate.clock import unix
+from vidgate.domain.job import Job, Principal
+from vidgate.domain.request import GenerationRequest, ImageInput
+from vidgate.domain.states import JobStatus
 from vidgate.errors import (
     GatewayError,
     InsufficientFunds,
@@ -46,9 +49,7 @@ from vidgate.errors import (
     UpstreamFailed,
 )
 from vidgate.ids import job_hex, job_id_from_number, job_id_to_number
-from vidgate.jobs.models import Job, Principal
-from vidgate.jobs.request import GenerationRequest, ImageInput
-from vidgate.jobs.states import JobStatus
+from vidgate.media.links import MediaLinks, media_key
 
 PREFIX = "/minimax"
 DIALECT = "minimax"

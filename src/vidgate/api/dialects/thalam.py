@@ -25,8 +25,11 @@ from fastapi.responses import JSONResponse, Response
 from vidgate.api.auth import authenticate, bearer_token
 from vidgate.api.context import Services, services
 from vidgate.api.errors import error_headers
-from vidgate.api.media import MediaLinks, media_links
+from vidgate.api.media import media_links
 from vidgate.billing.keys import strip_dialect_prefix
+from vidgate.domain.job import Job, Principal
+from vidgate.domain.request import GenerationRequest, ImageInput
+from vidgate.domain.states import JobStatus
 from vidgate.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -35,9 +38,7 @@ from vidgate.errors import (
     NotFound,
     UpstreamFailed,
 )
-from vidgate.jobs.models import Job, Principal
-from vidgate.jobs.request import GenerationRequest, ImageInput
-from vidgate.jobs.states import JobStatus
+from vidgate.media.links import MediaLinks
 
 PREFIX = "/thalam/v1"
 NAMESPACE = "thalam"

@@ -45,8 +45,10 @@ from vidgate.api.dialects._venice_schema import (
     refuse,
 )
 from vidgate.api.errors import error_headers
-from vidgate.api.media import media_key, range_response
+from vidgate.api.media import range_response
 from vidgate.clock import utcnow
+from vidgate.domain.job import Job, Principal
+from vidgate.domain.states import JobStatus
 from vidgate.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -60,8 +62,7 @@ from vidgate.errors import (
     UnknownModel,
 )
 from vidgate.ids import job_id_from_uuid, job_id_to_uuid
-from vidgate.jobs.models import Job, Principal
-from vidgate.jobs.states import JobStatus
+from vidgate.media.links import media_key
 from vidgate.money import format_usd, usd
 from vidgate.store import ledger as ledger_store
 
@@ -167,8 +168,8 @@ async def retrieve_video(request: Request, caller: Caller, svc: Svc) -> Response
     response.headers.update(headers)
     if delete:
         # Forgotten now, so the next retrieve is a 404; the bytes go once they are sent.
-        await svc.jobs.delete_media(caller, job.id)
-        response.background = BackgroundTask(svc.storage.delete_prefix, f"videos/{job.id}/")
+        await svc.jobs.delete_media(caller, job.id, keep_bytes=True)
+        response.background = BackgroundTask(svc.jobs.remove_media, job.id)
     return response
 
 
@@ -204,7 +205,6 @@ async def complete_video(request: Request, caller: Caller, svc: Svc) -> Response
         raise refuse("queue_id", "The video is still processing; complete it after it has finished")
     if job.media is not None and job.media_deleted_at is None:
         await svc.jobs.delete_media(caller, job.id)
-        await svc.storage.delete_prefix(f"videos/{job.id}/")
     return JSONResponse({"success": True}, headers=_balance_headers(request))
 
 

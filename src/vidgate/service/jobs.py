@@ -27,11 +27,13 @@ from vidgate.catalog.models import ModelSpec
 from vidgate.catalog.pricing import Quote, quote, settle_amount
 from vidgate.catalog.validation import normalize
 from vidgate.clock import utcnow
+from vidgate.domain.job import Job, MediaInfo, Principal
+from vidgate.domain.request import GenerationRequest
+from vidgate.domain.states import JobStatus
 from vidgate.errors import Conflict, ModelUnavailable, NotFound
 from vidgate.ids import new_job_id
-from vidgate.jobs.models import Job, MediaInfo, Principal
-from vidgate.jobs.request import GenerationRequest
-from vidgate.jobs.states import JobStatus
+from vidgate.media.keys import job_prefix
+from vidgate.media.storage import Storage
 from vidgate.store import accounts as account_store
 from vidgate.store import events as event_store
 from vidgate.store import jobs as job_store
@@ -84,6 +86,7 @@ class JobService:
         self,
         db: Database,
         catalog: Catalog,
+        storage: Storage,
         *,
         job_timeout_s: int,
         credit_usd: Decimal,
@@ -94,6 +97,7 @@ class JobService:
     ) -> None:
         self.db = db
         self.catalog = catalog
+        self.storage = storage
         self.job_timeout_s = job_timeout_s
         self.credit_usd = credit_usd
         self.availability = availability
@@ -366,14 +370,26 @@ class JobService:
                     error_message="deleted by the caller",
                 )
             await job_store.update_job(conn, job_id, now=now, deleted_at=now, media_deleted_at=now)
+        if job.media:
+            await self.storage.delete_prefix(job_prefix(job.id))
         return job
 
-    async def delete_media(self, principal: Principal, job_id: str) -> Job:
-        """Forget a finished job's media (the job and its bill stay). Caller removes the bytes."""
+    async def delete_media(self, principal: Principal, job_id: str, *, keep_bytes: bool = False) -> Job:
+        """Forget a finished job's media (the job and its bill stay), and remove the bytes.
+
+        ``keep_bytes=True`` leaves the bytes for the caller to remove with ``remove_media``
+        (a response still streaming them removes them once it is sent).
+        """
         job = await self.get(principal, job_id)
         async with self.db.transaction() as conn:
             await job_store.update_job(conn, job_id, now=utcnow(), media_deleted_at=utcnow())
+        if not keep_bytes:
+            await self.remove_media(job.id)
         return job
+
+    async def remove_media(self, job_id: str) -> None:
+        """Delete every stored file of a job (idempotent)."""
+        await self.storage.delete_prefix(job_prefix(job_id))
 
 
 def _hash_request(dialect: str, req: GenerationRequest) -> str:

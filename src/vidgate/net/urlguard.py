@@ -37,7 +37,6 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 import httpx
 
-from vidgate.config import Settings
 from vidgate.errors import InvalidRequest
 from vidgate.media.probe import check_image
 
@@ -375,15 +374,6 @@ def _extensions(request: httpx.Request, url: httpx.URL) -> dict[str, Any]:
     if url.scheme == "https":
         extensions.setdefault("sni_hostname", url.host)
     return extensions
-
-
-def guard_for_app(app: Any, settings: Settings) -> UrlGuard:
-    """The app's one guard (``app.state.url_guard``), built from ``settings.url_allowlist``."""
-    guard: UrlGuard | None = getattr(app.state, "url_guard", None)
-    if guard is None:
-        guard = UrlGuard(settings.url_allowlist)
-        app.state.url_guard = guard
-    return guard
 
 
 def pinned_client(guard: UrlGuard, **kwargs: Any) -> httpx.AsyncClient:

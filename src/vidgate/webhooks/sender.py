@@ -35,11 +35,20 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidgate import __version__
-from vidgate.api.context import Services
-from vidgate.api.media import MediaLinks
 from vidgate.clock import utcnow
-from vidgate.delivery.config import DeliveryConfig
-from vidgate.delivery.formats import (
+from vidgate.domain.job import Job
+from vidgate.domain.states import JobStatus
+from vidgate.ids import new_id
+from vidgate.media.links import MediaLinks
+from vidgate.net.urlguard import UrlGuard, pinned_client
+from vidgate.store import accounts as account_store
+from vidgate.store import delivery as store
+from vidgate.store import jobs as job_store
+from vidgate.store.delivery import Attempt, Delivery, Endpoint
+from vidgate.store.engine import Database
+from vidgate.store.events import Event
+from vidgate.webhooks.config import DeliveryConfig
+from vidgate.webhooks.formats import (
     STANDARD,
     DialectHooks,
     SigningError,
@@ -47,15 +56,6 @@ from vidgate.delivery.formats import (
     sign_headers,
     standard_body,
 )
-from vidgate.delivery.urlguard import UrlGuard, pinned_client
-from vidgate.ids import new_id
-from vidgate.jobs.models import Job
-from vidgate.jobs.states import JobStatus
-from vidgate.store import accounts as account_store
-from vidgate.store import delivery as store
-from vidgate.store import jobs as job_store
-from vidgate.store.delivery import Attempt, Delivery, Endpoint
-from vidgate.store.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -90,25 +90,22 @@ class OutboxSender:
 
     def __init__(
         self,
-        svc: Services,
+        db: Database,
         config: DeliveryConfig,
         *,
         guard: UrlGuard,
-        base_url: Callable[[], str],
+        links: Callable[[], MediaLinks],
         hooks: DialectHooks | None = None,
     ) -> None:
-        self.svc = svc
-        self.db = svc.db
+        self.db = db
         self.config = config
         self.guard = guard
-        self.base_url = base_url
+        self._links = links
         self.hooks = hooks or DialectHooks()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('snd')}"
 
     def links(self) -> MediaLinks:
-        return MediaLinks(
-            self.base_url().rstrip("/"), self.svc.signing_secret, self.svc.settings.signed_url_ttl_s
-        )
+        return self._links()
 
     async def run(self, stop: asyncio.Event) -> None:
         async with pinned_client(self.guard) as http:

@@ -21,18 +21,17 @@ pushed for the job. A dialect without them gets the standard format.
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
 from standardwebhooks import Webhook
 
-from vidgate.api.native_schema import video_object
-from vidgate.jobs.models import Job
+from vidgate.domain.job import Job
+from vidgate.media.links import MediaLinks
+from vidgate.service.video_object import video_object
 
 STANDARD = "standard"
 EVENT_TYPES = (
@@ -43,13 +42,8 @@ EVENT_TYPES = (
     "video.expired",
     "video.canceled",
 )
-DIALECTS_PACKAGE = "vidgate.api.dialects"
 
 Handshake = tuple[bytes, Callable[[bytes], bool]]
-
-
-class Links(Protocol):
-    def url(self, job: Job, variant: str = "video") -> str | None: ...
 
 
 class SigningError(Exception):
@@ -70,7 +64,7 @@ def dumps(value: Any) -> bytes:
 
 
 def standard_body(
-    job: Job | None, event_type: str, at: datetime, payload: dict[str, Any], links: Links
+    job: Job | None, event_type: str, at: datetime, payload: dict[str, Any], links: MediaLinks
 ) -> bytes:
     """``{"type", "timestamp", "data"}``; ``data`` is the native video object (or the payload)."""
     data = video_object(job, links) if job is not None else payload
@@ -100,39 +94,35 @@ def sign_headers(secret: str, msg_id: str, body: bytes, *, at: datetime) -> dict
     }
 
 
+Renderer = Callable[[Job, str, MediaLinks, str], tuple[bytes, dict[str, str]] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookFormat:
+    """A dialect's own webhook: how to render a job's event, and an optional handshake.
+
+    ``render(job, event_type, links, key_secret_hash)`` gives the body and headers,
+    or None when the dialect sends nothing for that event. ``handshake(url)`` gives
+    the challenge to send before the first delivery to a URL, and a check of the answer.
+    """
+
+    render: Renderer
+    handshake: Callable[[str], Handshake | None] | None = None
+
+
 class DialectHooks:
-    """Finds (and remembers) each dialect module's optional webhook hooks."""
+    """The webhook formats of the dialects that have one, by dialect name."""
 
-    def __init__(self, package: str = DIALECTS_PACKAGE) -> None:
-        self.package = package
-        self._modules: dict[str, ModuleType | None] = {}
+    def __init__(self, formats: Mapping[str, WebhookFormat] | None = None) -> None:
+        self.formats: dict[str, WebhookFormat] = dict(formats or {})
 
-    def module(self, dialect: str) -> ModuleType | None:
-        if dialect in self._modules:
-            return self._modules[dialect]
-        found: ModuleType | None = None
-        if dialect and dialect.isidentifier() and dialect != "native":
-            name = f"{self.package}.{dialect}"
-            try:
-                found = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name not in (name, self.package):
-                    raise
-        self._modules[dialect] = found
-        return found
-
-    def renderer(self, dialect: str) -> Callable[..., tuple[bytes, dict[str, str]] | None] | None:
-        # Looked up on each call (not cached), so a test may monkeypatch the attribute.
-        render: Callable[..., tuple[bytes, dict[str, str]] | None] | None = getattr(
-            self.module(dialect), "render_webhook", None
-        )
-        return render
+    def renderer(self, dialect: str) -> Renderer | None:
+        found = self.formats.get(dialect)
+        return found.render if found else None
 
     def handshake(self, dialect: str) -> Callable[[str], Handshake | None] | None:
-        shake: Callable[[str], Handshake | None] | None = getattr(
-            self.module(dialect), "webhook_handshake", None
-        )
-        return shake
+        found = self.formats.get(dialect)
+        return found.handshake if found else None
 
 
 def render_for_job(
@@ -141,7 +131,7 @@ def render_for_job(
     event_type: str,
     at: datetime,
     payload: dict[str, Any],
-    links: Links,
+    links: MediaLinks,
     key_secret_hash: str,
 ) -> Rendered | None:
     """The job's own webhook for one event, in its dialect's format (None: not subscribed)."""

@@ -25,13 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vidgate.api.context import Services, services
 from vidgate.api.native import principal
 from vidgate.clock import unix, utcnow
-from vidgate.delivery.formats import EVENT_TYPES
-from vidgate.delivery.urlguard import guard_for_app
+from vidgate.domain.job import Principal
 from vidgate.errors import Conflict, InvalidRequest, NotFound
 from vidgate.ids import new_id
-from vidgate.jobs.models import Principal
 from vidgate.store import delivery as store
 from vidgate.store.delivery import Attempt, Delivery, Endpoint
+from vidgate.webhooks.formats import EVENT_TYPES
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 Caller = Annotated[Principal, Depends(principal)]
@@ -115,7 +114,7 @@ def _check_events(events: list[str]) -> list[str]:
 @router.post("/webhook_endpoints", summary="Subscribe a URL to webhook events")
 async def create_endpoint(body: CreateEndpoint, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     events = _check_events(body.events)
-    await guard_for_app(request.app, svc.settings)(body.url, "url")
+    await svc.guard(body.url, "url")
     async with svc.db.transaction() as conn:
         if await store.count_endpoints(conn, caller.account_id) >= MAX_ENDPOINTS:
             raise Conflict(

@@ -14,22 +14,18 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
-from vidgate.api.context import Services
 from vidgate.clock import utcnow
-from vidgate.delivery.config import DeliveryConfig
+from vidgate.media.keys import job_prefix
+from vidgate.media.storage import Storage
 from vidgate.store import delivery as store
+from vidgate.store.engine import Database
 
 log = logging.getLogger(__name__)
 
 
-def media_prefix(job_id: str) -> str:
-    """Where the worker re-hosts a job's files (``videos/<job>/video.mp4``, thumbnail...)."""
-    return f"videos/{job_id}/"
-
-
-async def due_for_purge(svc: Services, *, now: datetime, limit: int) -> list[str]:
+async def due_for_purge(db: Database, *, now: datetime, limit: int) -> list[str]:
     """Job ids whose media are past retention, accounts' own retention taken into account."""
-    async with svc.db.read() as conn:
+    async with db.read() as conn:
         overrides = await store.retention_overrides(conn)
         due = await store.media_expired(conn, now=now, skip_accounts=sorted(overrides), limit=limit)
         for account_id, days in sorted(overrides.items()):
@@ -41,17 +37,19 @@ async def due_for_purge(svc: Services, *, now: datetime, limit: int) -> list[str
     return due
 
 
-async def purge_once(svc: Services, *, now: datetime | None = None, limit: int = 100) -> list[str]:
+async def purge_once(
+    db: Database, storage: Storage, *, now: datetime | None = None, limit: int = 100
+) -> list[str]:
     """Purge one batch; returns the ids of the jobs whose media are now gone."""
     now = now or utcnow()
     purged: list[str] = []
-    for job_id in await due_for_purge(svc, now=now, limit=limit):
+    for job_id in await due_for_purge(db, now=now, limit=limit):
         try:
-            await svc.storage.delete_prefix(media_prefix(job_id))
+            await storage.delete_prefix(job_prefix(job_id))
         except Exception:  # storage outage: leave the job as is, try again next round
             log.warning("could not delete the media of %s; will retry", job_id, exc_info=True)
             continue
-        async with svc.db.transaction() as conn:
+        async with db.transaction() as conn:
             if await store.mark_media_purged(conn, job_id, now=now):
                 purged.append(job_id)
     if purged:
@@ -59,14 +57,16 @@ async def purge_once(svc: Services, *, now: datetime | None = None, limit: int =
     return purged
 
 
-async def run_purger(svc: Services, stop: asyncio.Event, config: DeliveryConfig) -> None:
-    """Purge every ``config.purge_interval_s`` until ``stop`` is set."""
+async def run_purger(
+    db: Database, storage: Storage, stop: asyncio.Event, *, interval_s: float, batch: int
+) -> None:
+    """Purge a batch every ``interval_s`` (at once again while batches come back full) until ``stop``."""
     while not stop.is_set():
         busy = False
         try:
-            busy = len(await purge_once(svc, limit=config.purge_batch)) >= config.purge_batch
+            busy = len(await purge_once(db, storage, limit=batch)) >= batch
         except Exception:
             log.exception("media retention pass failed; retrying")
         if not busy:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=config.purge_interval_s)
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from vidgate.jobs.request import GenerationRequest
-from vidgate.jobs.states import JobStatus
+from vidgate.domain.request import GenerationRequest
+from vidgate.domain.states import JobStatus
 
 KeyMode = Literal["live", "test"]
 

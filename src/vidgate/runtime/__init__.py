@@ -1,0 +1,1 @@
+"""The composition root: builds each process's services for its role (see ``services``)."""
