@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -235,4 +236,29 @@ kv = Table(  # small server-wide facts (first-run marker and the like)
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Every upstream submission, recorded BEFORE it is sent: a crash between sending and
+# recording the answer leaves an ``outcome = 'pending'`` row, which the next worker
+# reconciles (adopt the upstream job it finds, or submit again and count a possible
+# duplicate) instead of guessing.
+upstream_attempts = Table(
+    "upstream_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(40), ForeignKey("jobs.id"), nullable=False),
+    Column("number", Integer, nullable=False),  # 1, 2, ... per job
+    Column("provider", String(40), nullable=False),
+    Column("route_index", Integer, nullable=False),
+    Column("upstream_model", String(200), nullable=True),
+    # pending (sent or about to be), accepted, refused (provably not accepted), unknown
+    Column("outcome", String(16), nullable=False),
+    Column("upstream_id", String(200), nullable=True),
+    Column("error_code", String(60), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("possible_duplicate", Boolean, nullable=False, server_default=text("false")),
+    Column("started_at", Timestamp, nullable=False),
+    Column("ended_at", Timestamp, nullable=True),
+    CheckConstraint("outcome IN ('pending', 'accepted', 'refused', 'unknown')", name="outcome"),
+    UniqueConstraint("job_id", "number", name="uq_upstream_attempts_job_number"),
 )
