@@ -60,13 +60,27 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
 
+    def ensure_data_dir(self) -> Path:
+        """The data dir, created if needed and kept readable by its owner only (0700).
+
+        It holds the database, the generated ``secret.key``, the demo key and media.
+        """
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.data_dir.stat().st_mode & 0o077:
+            self.data_dir.chmod(0o700)
+        return self.data_dir
+
     def signing_secret(self) -> bytes:
-        """The media-URL signing secret: configured, or made once and kept in the data dir."""
+        """The server secret: configured, or made once and kept in the data dir (0600).
+
+        It signs media URLs and, through ``vidgate.keyring``, keys API-key hashes and
+        seals webhook secrets at rest.
+        """
         if self.secret_key:
             return self.secret_key.encode()
         path = self.data_dir / "secret.key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.ensure_data_dir()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))

@@ -1,8 +1,10 @@
-"""API key material: random secrets, shown once, stored as SHA-256 hashes.
+"""API key material: random secrets, shown once, known afterwards by their digest.
 
 A key looks like ``vg_test_<43 url-safe chars>`` (or ``vg_live_...``): 256 bits of
-randomness, so a plain SHA-256 is a safe one-way store (no password stretching
-needed), and lookup by hash is an index probe. Dialects whose clients expect their
+randomness, so a plain SHA-256 digest identifies it one-way (no password stretching
+needed). The digest is never stored as such: it is also Apiframe's webhook signing
+key, so the store keeps it keyed with the server secret (``vidgate.keyring``) and
+lookup by that keyed hash is an index probe. Dialects whose clients expect their
 own key prefix (Thalam ``tl-``, Kyma ``ky-``, Apiframe ``afk_``) accept the vidgate
 key behind that prefix: ``strip_dialect_prefix`` removes it before hashing.
 """
@@ -22,6 +24,7 @@ def generate_key(mode: Literal["live", "test"]) -> str:
 
 
 def hash_key(secret: str) -> str:
+    """The key's SHA-256 digest (hex): what the store looks a key up by, keyed."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
