@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     retention_days: int = 7
     signed_url_ttl_s: int = 24 * 3600
     max_body_bytes: int = 25 * 1024 * 1024
+    max_json_depth: int = 64  # nesting levels of any JSON body or multipart JSON field
+    body_idle_timeout_s: float = 30.0  # a request body that stalls this long gets 408
+    body_timeout_s: float = 300.0  # and one that takes longer than this in all
     max_output_bytes: int = 2 * 1024 * 1024 * 1024
     upstream_timeout_s: float = 30.0
     apiframe_credit_usd: Decimal = Decimal("0.01")

@@ -1,4 +1,4 @@
-"""Bodies over the limit get 413 without being held whole (the trunk's ``BodySizeLimit``).
+"""Bodies over the limit get 413 without being held whole (``vidgate.api.limits.BodyLimits``).
 
 Sent over a real socket to a real server: once with a Content-Length that says
 30 MB (refused before a byte of body is read), once chunked with no length at
