@@ -52,6 +52,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_json,
     stream_http_output,
     unsigned_hint,
@@ -149,7 +150,7 @@ class ArkAdapter:
 
     def build_body(self, req: GenerationRequest, route: Route) -> JSON:
         """The create body for ``req`` (pure; no I/O)."""
-        extras: JSON = deep_merge(deep_merge({}, route.params), req.provider_options)
+        extras: JSON = merge_under(deep_merge({}, route.params), req.provider_options)
         model = route.image_model if req.first_frame and route.image_model else route.model
         settings: list[tuple[str, Any]] = [
             ("resolution", req.resolution.lower() if req.resolution else None),

@@ -48,7 +48,7 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import deep_merge, dig, expect_dict, merge_under, request_json, stream_http_output
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class DashscopeAdapter:
             "parameters": _parameters(req, image=kf2v or bool(req.first_frame)),
         }
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         return (KF2V_PATH if kf2v else VIDEO_PATH), body
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:

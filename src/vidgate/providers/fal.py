@@ -65,6 +65,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_id_of,
     request_json,
     stream_http_output,
@@ -251,7 +252,7 @@ class FalAdapter:
         if req.first_frame:
             body["image_url"] = req.first_frame
         deep_merge(body, route.params)
-        return deep_merge(body, req.provider_options)
+        return merge_under(body, req.provider_options)
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
         endpoint = (route.image_model if req.first_frame and route.image_model else route.model).strip("/")

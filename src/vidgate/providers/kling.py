@@ -48,6 +48,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_id_of,
     request_json,
     stream_http_output,
@@ -191,7 +192,7 @@ class KlingAdapter:
         if self._ctx.callback_url:
             body["callback_url"] = self._ctx.callback_url
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         answer, request_id = await self._call("POST", f"/v1/videos/{kind}", body)
         task_id = dig(answer, "data", "task_id")
         if not isinstance(task_id, str | int) or task_id == "":

@@ -47,6 +47,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_json,
     stream_http_output,
     unsigned_hint,
@@ -141,7 +142,7 @@ class LumaAdapter:
         if self._ctx.callback_url:
             body["callback_url"] = self._ctx.callback_url
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         return body
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:

@@ -48,6 +48,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_id_of,
     request_json,
     stream_http_output,
@@ -167,7 +168,7 @@ class MinimaxAdapter:
         if self._ctx.callback_url:
             body["callback_url"] = self._ctx.callback_url
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         answer, request_id = await self._call("POST", "/v1/video_generation", json_body=body)
         if error := business_error(answer, request_id):
             raise error

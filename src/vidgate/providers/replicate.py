@@ -56,7 +56,14 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import deep_merge, expect_dict, request_id_of, request_json, stream_http_output
+from vidgate.providers.http import (
+    deep_merge,
+    expect_dict,
+    merge_under,
+    request_id_of,
+    request_json,
+    stream_http_output,
+)
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +215,7 @@ class ReplicateAdapter:
         if req.last_frame and last_field:
             data[last_field] = req.last_frame
         deep_merge(data, route.params)
-        return deep_merge(data, req.provider_options)
+        return merge_under(data, req.provider_options)
 
     def _create_call(self, model: str) -> tuple[str, JSON]:
         """(URL, body without input) for the three create routes."""

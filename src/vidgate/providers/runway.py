@@ -39,7 +39,7 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import deep_merge, dig, expect_dict, merge_under, request_json, stream_http_output
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class RunwayAdapter:
         if req.audio is not None:
             body["audio"] = req.audio
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         path = "/v1/image_to_video" if (first or last) else "/v1/text_to_video"
         return path, body
 

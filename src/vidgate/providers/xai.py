@@ -45,7 +45,7 @@ from vidgate.providers.base import (
     UpstreamRejected,
     UpstreamStatus,
 )
-from vidgate.providers.http import deep_merge, dig, expect_dict, request_json, stream_http_output
+from vidgate.providers.http import deep_merge, dig, expect_dict, merge_under, request_json, stream_http_output
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class XaiAdapter:
         if req.last_frame:
             log.info("xai: Grok Imagine takes no last frame; leaving it out")
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         return body
 
     async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
