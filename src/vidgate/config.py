@@ -27,9 +27,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     catalog: Path | None = None  # an operator's TOML that adds or overrides models
     config: Path | None = None  # a TOML file with [providers.<name>] tables (see provider_settings)
-    secret_key: str | None = (
-        None  # the server secret (media URLs, key hashes, sealed secrets; vidgate.keyring)
-    )
+    secret_key: str | None = None  # the server secret: media URLs, key hashes, sealed secrets
     admin_token: str | None = None
 
     job_timeout_s: int = 600
