@@ -7,8 +7,11 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.integration.hardening.conftest import (
     MB,
@@ -18,7 +21,7 @@ from tests.integration.hardening.conftest import (
     exchange,
     rendered,
 )
-from vidgate.api.limits import RequestTimeout, TooDeep
+from vidgate.api.limits import JsonDepth, RequestTimeout, TooDeep
 from vidgate.errors import PayloadTooLarge
 
 NESTED = b'{"prompt":"p","model":' + b"[" * 1000 + b"]" * 1000 + b"}"
@@ -137,3 +140,34 @@ def test_a_client_that_leaves_mid_body_is_logged_at_debug_only(
     assert all(r.levelno == logging.DEBUG for r in left)
     problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert problems == [], [(r.name, r.getMessage(), r.exc_text) for r in problems]
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+_tricky_text = st.text(alphabet='[]{}"\\ab', max_size=12)
+_json = st.recursive(
+    st.none() | st.integers() | _tricky_text,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(_tricky_text, c, max_size=3),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=_json, cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8), limit=st.integers(1, 6)
+)
+def test_the_depth_scanner_agrees_with_json_whatever_the_chunking(
+    value: object, cuts: list[int], limit: int
+) -> None:
+    """Brackets and escaped quotes inside strings, split anywhere across chunks, never count."""
+    text = json.dumps(value).encode()
+    scanner = JsonDepth(limit)
+    edges = [0, *sorted(c for c in cuts if c < len(text)), len(text)]
+    verdict = all(scanner.feed(text[a:b]) for a, b in pairwise(edges))
+    assert verdict == (_depth(value) <= limit)
