@@ -37,12 +37,13 @@ class Settings(BaseSettings):
     signed_url_ttl_s: int = 24 * 3600
     max_body_bytes: int = 25 * 1024 * 1024
     max_output_bytes: int = 2 * 1024 * 1024 * 1024
-    upstream_timeout_s: float = 30.0
+    upstream_timeout_s: float = 30.0  # polls, cancels, look-ups
+    upstream_submit_timeout_s: float = 120.0  # the call that creates an upstream job
     apiframe_credit_usd: Decimal = Decimal("0.01")
 
     worker_concurrency: int = 16
     worker_poll_interval_s: float = 0.5
-    lease_s: float = 60.0
+    lease_s: float = 15.0  # renewed while a step runs; a dead worker's jobs return after this
 
     demo_credit_usd: Decimal = Decimal("25")
     log_level: str = "info"

@@ -23,10 +23,8 @@ from vidgate.api.media import router as media_router
 from vidgate.api.native import router as native_router
 from vidgate.api.ratelimit import RateLimitMiddleware
 from vidgate.api.webhooks import router as webhooks_router
-from vidgate.clock import utcnow
 from vidgate.config import Settings
 from vidgate.providers.base import CallbackRequest
-from vidgate.store import jobs as job_store
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -54,7 +52,7 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     app.add_api_route("/callbacks/{provider}", _callback, methods=["POST"], include_in_schema=False)
     dialects.install(app, errors)
     admin.install(app, errors)
-    web.install(app, errors)
+    web.install(app)
     app.add_middleware(RememberBaseUrl, memo=base_url)
     app.add_middleware(RateLimitMiddleware, errors=errors, services=lambda: _current(app))
     return app
@@ -91,9 +89,8 @@ async def _callback(provider: str, request: Request) -> Response:
         result = None
     if result is None:
         return JSONResponse({"ok": False}, status_code=400)
-    async with svc.db.transaction() as conn:
-        job = await job_store.job_by_upstream(conn, provider, result.upstream_id)
-        if job is not None:
-            await job_store.wake(conn, job.id, now=utcnow())
-    svc.wake_worker()
+    # Only a wake-up: the worker polls and decides. So a callback that comes twice, out of
+    # order, late (the job has ended) or for an unknown job changes nothing by itself.
+    if await svc.lifecycle.wake_by_upstream(provider, result.upstream_id) is not None:
+        svc.wake_worker()
     return JSONResponse({"ok": True})

@@ -18,6 +18,7 @@ from vidgate.config import Settings
 from vidgate.media.storage import Storage
 from vidgate.net.urlguard import UrlGuard
 from vidgate.service.jobs import JobService
+from vidgate.service.lifecycle import JobLifecycle
 from vidgate.store.engine import Database
 from vidgate.worker.providers import ProviderPool
 
@@ -31,6 +32,7 @@ class Services:
     http: httpx.AsyncClient
     pool: ProviderPool
     jobs: JobService
+    lifecycle: JobLifecycle
     guard: UrlGuard
     signing_secret: bytes
     wake_worker: Callable[[], None]

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vidgate.errors import GatewayError, InvalidRequest, NotFound, RateLimited
+from vidgate.errors import GatewayError, InvalidRequest, NotFound, RateLimited, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def openai_error(error: GatewayError) -> Response:
 
 def error_headers(error: GatewayError) -> dict[str, str]:
     headers: dict[str, str] = {}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | ServiceUnavailable):
         headers["Retry-After"] = str(error.retry_after_s)
     request_id = getattr(error, "request_id", None)
     if request_id:

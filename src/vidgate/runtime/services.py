@@ -26,6 +26,7 @@ from vidgate.media.links import MediaLinks
 from vidgate.net.urlguard import UrlGuard
 from vidgate.runtime.roles import Role
 from vidgate.service.jobs import JobService
+from vidgate.service.lifecycle import JobLifecycle
 from vidgate.service.retention import run_purger
 from vidgate.store.engine import Database
 from vidgate.store.migrate import migrate
@@ -102,10 +103,14 @@ async def build_runtime(
     pool = ProviderPool(settings, http, env=env)
     guard = UrlGuard(settings.url_allowlist)
     secret = settings.signing_secret()
+    lifecycle = JobLifecycle(
+        db, catalog, credit_usd=settings.apiframe_credit_usd, retention_days=settings.retention_days
+    )
     jobs = JobService(
         db,
         catalog,
         storage,
+        lifecycle,
         job_timeout_s=settings.job_timeout_s,
         credit_usd=settings.apiframe_credit_usd,
         availability=pool.unavailable_reason,
@@ -113,8 +118,7 @@ async def build_runtime(
         retention_days=settings.retention_days,
     )
     worker = Worker(
-        db,
-        jobs,
+        lifecycle,
         catalog,
         pool,
         storage,
@@ -140,6 +144,7 @@ async def build_runtime(
         http=http,
         pool=pool,
         jobs=jobs,
+        lifecycle=lifecycle,
         guard=guard,
         signing_secret=secret,
         wake_worker=worker.wake,

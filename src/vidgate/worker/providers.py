@@ -55,6 +55,12 @@ class ProviderPool:
             except (ImportError, AttributeError) as exc:  # a provider module missing its extra
                 log.warning("provider %s is configured but could not be loaded: %s", name, exc)
 
+    def install(self, name: str, adapter: ProviderAdapter, ctx: ProviderContext | None = None) -> None:
+        """Put an adapter in place of (or beside) the configured ones (tools, tests, benchmarks)."""
+        self._adapters[name] = adapter
+        if ctx is not None:
+            self._contexts[name] = ctx
+
     @property
     def enabled(self) -> list[str]:
         return sorted(n for n in self._adapters if n != "simulator")
@@ -67,9 +73,14 @@ class ProviderPool:
         return self._contexts.get(name)
 
     def call_timeout(self, name: str) -> float:
-        """The worker's outer limit on one call: the provider's own limit plus a margin."""
+        """The worker's outer limit on a poll, cancel or find: the provider's own limit plus a margin."""
         ctx = self._contexts.get(name)
         return (ctx.timeout_s if ctx else 30.0) + 5.0
+
+    def submit_timeout(self, name: str) -> float:
+        """The worker's outer limit on a submission (longer than polls), plus a margin."""
+        ctx = self._contexts.get(name)
+        return float(getattr(ctx, "submit_timeout_s", 120.0) if ctx else 120.0) + 5.0
 
     def routes_for(self, spec: ModelSpec, mode: str) -> list[Route]:
         """The routes a job may take, in order (circuit state is checked at submit time)."""
