@@ -28,6 +28,7 @@ from vidgate.media.storage import Storage
 from vidgate.providers.base import (
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamError,
     UpstreamOutput,
     UpstreamRef,
@@ -219,8 +220,8 @@ class Worker:
             if duration != request.duration_s:
                 request = request.model_copy(update={"duration_s": duration})
             try:
-                async with asyncio.timeout(self.pool.call_timeout(route.provider)):
-                    ref = await adapter.submit(request, route)
+                async with asyncio.timeout(self.pool.submit_timeout(route.provider)):
+                    ref = await adapter.submit(request, route, SubmitAttempt.first(job.id))
             except TimeoutError:
                 last_error = UpstreamTimeout("the upstream did not acknowledge the submission in time")
             except UpstreamError as exc:
