@@ -4,7 +4,6 @@ callbacks and the playground. Services come from the composition root
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -79,8 +78,7 @@ async def _callback(provider: str, request: Request) -> Response:
     call = CallbackRequest(
         headers=dict(request.headers), body=await request.body(), query=dict(request.query_params)
     )
-    challenge = getattr(importlib.import_module(type(adapter).__module__), "challenge_response", None)
-    if challenge is not None and (answer := challenge(call)) is not None:
+    if (answer := adapter.challenge_response(call)) is not None:
         return JSONResponse(answer)
     try:
         result = adapter.parse_callback(call)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from standardwebhooks import Webhook
@@ -42,11 +42,13 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificati
 from vidgate.domain.request import GenerationRequest
 from vidgate.providers.base import (
     JSON,
+    AdapterBase,
     CallbackRequest,
     CallbackResult,
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamError,
     UpstreamOutput,
@@ -55,8 +57,18 @@ from vidgate.providers.base import (
     UpstreamRef,
     UpstreamRejected,
     UpstreamStatus,
+    state_for,
 )
-from vidgate.providers.http import deep_merge, expect_dict, request_id_of, request_json, stream_http_output
+from vidgate.providers.http import (
+    acceptance,
+    accepted_id,
+    callback_url_for,
+    deep_merge,
+    dig,
+    expect_dict,
+    request_id_of,
+    request_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +141,7 @@ def prediction_status(prediction: JSON) -> UpstreamStatus:
     if not isinstance(word, str):
         raise UpstreamProtocolError("Replicate's prediction has no status")
     pid = prediction.get("id") if isinstance(prediction.get("id"), str) else None
-    state = _STATES.get(word)
-    if state is None:
-        log.warning("replicate: unknown status %r for %s; treating it as running", word, pid)
-        return UpstreamStatus(state="running", raw_status=word)
+    state = state_for("replicate", _STATES, word, pid)
     if state == "succeeded":
         outputs = _outputs(prediction.get("output"))
         if not outputs and prediction.get("data_removed"):
@@ -152,7 +161,7 @@ def prediction_status(prediction: JSON) -> UpstreamStatus:
     return UpstreamStatus(state=state, progress=progress, eta_s=eta, raw_status=word)
 
 
-class ReplicateAdapter:
+class ReplicateAdapter(AdapterBase):
     """Replicate's predictions: create, poll, cancel, signed webhooks."""
 
     name = "replicate"
@@ -170,7 +179,7 @@ class ReplicateAdapter:
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         base = ctx.base_url.rstrip("/")
         self._api = base if base.endswith("/v1") else f"{base}/v1"
         self._webhook: Webhook | None = None
@@ -220,23 +229,23 @@ class ReplicateAdapter:
             raise UpstreamRejected(f"not a Replicate model: {model!r}")
         return f"{self._api}/models/{model}/predictions", {}
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
+        """No idempotency key or reference field exists; the webhook URL names the job."""
         model = route.image_model if req.first_frame and route.image_model else route.model
         url, body = self._create_call(model.strip("/"))
         body["input"] = self.build_input(req, model, route)
-        if self._ctx.callback_url:
-            body["webhook"] = self._ctx.callback_url
+        if webhook := callback_url_for(self._ctx, attempt):
+            body["webhook"] = webhook
             body["webhook_events_filter"] = list(WEBHOOK_EVENTS)
         answer, response = await request_json(
-            self._ctx, "POST", url, json_body=body, headers=self._headers(), classify=_classify
+            self._ctx, "POST", url, json_body=body, headers=self._headers(), classify=_classify, submit=True
         )
-        prediction = expect_dict(answer, request_id_of(response))
-        pid = prediction.get("id")
-        if not isinstance(pid, str) or not pid or not isinstance(prediction.get("status"), str):
-            raise UpstreamProtocolError(
-                "Replicate's answer is not a prediction", request_id=request_id_of(response)
-            )
-        return UpstreamRef(id=pid, request_id=request_id_of(response) or pid, state={})
+        request_id = request_id_of(response)
+        pid = accepted_id(answer, "id", request_id=request_id, what="prediction id")
+        with acceptance():
+            if not isinstance(dig(answer, "status"), str):
+                raise UpstreamProtocolError("Replicate's answer is not a prediction", request_id=request_id)
+        return UpstreamRef(id=pid, request_id=request_id or pid, state={})
 
     # -------------------------------------------------------------------- poll
 
@@ -283,8 +292,3 @@ class ReplicateAdapter:
         except UpstreamProtocolError:
             status = None  # a signed but odd body: poll for the real state
         return CallbackResult(upstream_id=pid, verified=True, status=status)
-
-    # ------------------------------------------------------------------ output
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)

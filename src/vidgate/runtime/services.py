@@ -87,6 +87,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=30)
         self._tasks.clear()
+        await self.services.pool.aclose()
         await self.services.http.aclose()
         await self.services.db.dispose()
 
@@ -100,8 +101,8 @@ async def build_runtime(
     catalog = load_catalog(settings.catalog)
     storage = storage_from_url(settings.storage_url, data_dir=settings.data_dir)
     http = httpx.AsyncClient(follow_redirects=True, timeout=settings.upstream_timeout_s)
-    pool = ProviderPool(settings, http, env=env)
     guard = UrlGuard(settings.url_allowlist)
+    pool = ProviderPool(settings, http, env=env, guard=guard)
     secret = settings.signing_secret()
     lifecycle = JobLifecycle(
         db, catalog, credit_usd=settings.apiframe_credit_usd, retention_days=settings.retention_days

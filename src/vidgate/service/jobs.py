@@ -238,6 +238,30 @@ class JobService:
             job = fresh
         return job
 
+    async def acknowledged_or_abandoned(self, job: Job, *, timeout_s: float) -> Job:
+        """For dialects that answer submit-time upstream failures synchronously.
+
+        Waits (bounded) for the upstream to acknowledge the job. A job still unacknowledged
+        at the end is canceled, free, with the last upstream error as its reason (or
+        ``upstream_timeout`` when none answered), so that the caller can be told it failed
+        and nothing is charged; an upstream job it may have created is canceled upstream by
+        the worker where the upstream allows.
+        """
+        job = await self.wait_for_ack(job, timeout_s=timeout_s)
+        if job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING):
+            return job
+        code, message = "upstream_timeout", "the upstream did not acknowledge the submission in time"
+        for attempt in reversed(await self.lifecycle.attempts(job.id)):
+            if attempt.error_code:
+                code, message = attempt.error_code, attempt.error_message or message
+                break
+        await self.lifecycle.finish(
+            job.id, JobStatus.CANCELED, error_code=code, error_message=message, run_at=utcnow()
+        )
+        async with self.db.read() as conn:
+            ended = await job_store.get_job(conn, job.id)
+        return ended or job
+
     # -------------------------------------------------------------- read
 
     async def get(self, principal: Principal, job_id: str) -> Job:

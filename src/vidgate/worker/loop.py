@@ -71,6 +71,7 @@ class Worker:
         self.poll_interval_s = poll_interval_s
         self.lease_s = lease_s
         self.max_output_bytes = max_output_bytes
+        self.shutdown_grace_s = SHUTDOWN_GRACE_S
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.submitter = Submitter(lifecycle, catalog, pool, self.owner)
         self._wake = asyncio.Event()
@@ -121,7 +122,7 @@ class Worker:
         """Stop leasing (done), give in-flight steps a grace, then hand every lease back."""
         if self._running:
             log.info("worker %s stopping: %d step(s) in flight", self.owner, len(self._running))
-            await asyncio.wait(self._running, timeout=SHUTDOWN_GRACE_S)
+            await asyncio.wait(self._running, timeout=self.shutdown_grace_s)
             for task in list(self._running):
                 task.cancel()
             if self._running:

@@ -101,7 +101,7 @@ class Scripted:
         return None
 
     async def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        yield sample_mp4(seconds=1)
+        yield sample_mp4(seconds=5)  # the 5 s asked for: charged in full
 
 
 @dataclass

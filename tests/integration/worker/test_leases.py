@@ -14,6 +14,7 @@ async def test_a_stopping_worker_hands_its_leases_back_at_once(driver: Driver) -
     driver.upstream.hang_submit = gate
     job_id = await driver.create()
     worker = driver.worker
+    worker.shutdown_grace_s = 0.5
     stop = asyncio.Event()
     runner = asyncio.create_task(worker.run(stop))
     await asyncio.wait_for(driver.upstream.entered.wait(), timeout=10)

@@ -179,9 +179,13 @@ def to_request(svc: Services, body: dict[str, Any]) -> GenerationRequest:
 async def create_task(request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     body = await _json_object(request)
     submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect=NAMESPACE)
-    job = await svc.jobs.wait_for_ack(submitted.job, timeout_s=svc.settings.upstream_timeout_s + ACK_GRACE_S)
-    if job.status is JobStatus.FAILED and job.error_code in SYNC_FAILURES:
-        status, message = SYNC_FAILURES[job.error_code]
+    wait_s = svc.settings.upstream_timeout_s + ACK_GRACE_S
+    job = await svc.jobs.acknowledged_or_abandoned(submitted.job, timeout_s=wait_s)
+    if job.terminal and (job.error_code in SYNC_FAILURES or job.status is JobStatus.CANCELED):
+        status, message = SYNC_FAILURES.get(
+            job.error_code or "",
+            (502, f"the upstream refused the submission ({job.error_message}); nothing was charged"),
+        )
         raise UpstreamFailed(message, status=status, request_id=job.upstream_request_id or job.id)
     return {"task_id": job.id, "status": "processing"}
 
