@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = 25 * 1024 * 1024
     max_output_bytes: int = 2 * 1024 * 1024 * 1024
     upstream_timeout_s: float = 30.0
-    apiframe_credit_usd: Decimal = Decimal("0.01")
 
     worker_concurrency: int = 16
     worker_poll_interval_s: float = 0.5

@@ -56,7 +56,9 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     admin.install(app, errors)
     web.install(app, errors)
     app.add_middleware(RememberBaseUrl, memo=base_url)
-    app.add_middleware(RateLimitMiddleware, errors=errors, services=lambda: _current(app))
+    app.add_middleware(
+        RateLimitMiddleware, errors=errors, services=lambda: _current(app), rules=dialects.edge_rules()
+    )
     return app
 
 

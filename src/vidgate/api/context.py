@@ -17,6 +17,7 @@ from vidgate.catalog.loader import Catalog
 from vidgate.config import Settings
 from vidgate.media.storage import Storage
 from vidgate.net.urlguard import UrlGuard
+from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
 from vidgate.store.engine import Database
 from vidgate.worker.providers import ProviderPool
@@ -31,6 +32,7 @@ class Services:
     http: httpx.AsyncClient
     pool: ProviderPool
     jobs: JobService
+    accounts: AccountService
     guard: UrlGuard
     signing_secret: bytes
     wake_worker: Callable[[], None]

@@ -9,7 +9,8 @@ Prices follow the entry's ``PriceRule`` (see ``vidgate.catalog.models``):
 
 A rule with ``variants`` takes its amount from the variant key built from
 ``variant_by`` (``"pro+audio"``, ``"8+silent"``...). Credit prices (Apiframe) are
-rounded half-up to whole credits, then turned into USD with ``credit_usd``.
+rounded half-up to whole credits, then turned into USD at the rule's ``credit_usd``
+(a caller may pass another value, e.g. to show a price list at a different rate).
 All arithmetic is Decimal; the result is rounded half-up to whole micro-USD once.
 The request is expected to be normalised already (``validation.normalize``).
 """
@@ -26,7 +27,6 @@ from vidgate.domain.request import GenerationRequest
 from vidgate.errors import InvalidRequest, ModelUnavailable
 from vidgate.money import MICROS_PER_USD, round_micros
 
-DEFAULT_CREDIT_USD = Decimal("0.01")
 _PARAM_OF = {
     "duration": "duration",
     "resolution": "resolution",
@@ -58,7 +58,7 @@ class Quote:
     rule: str
 
 
-def quote(spec: ModelSpec, req: GenerationRequest, *, credit_usd: Decimal = DEFAULT_CREDIT_USD) -> Quote:
+def quote(spec: ModelSpec, req: GenerationRequest, *, credit_usd: Decimal | None = None) -> Quote:
     """The price of ``req`` on ``spec``; raises ModelUnavailable when there is none."""
     rule = spec.price
     if rule is None:
@@ -73,7 +73,8 @@ def quote(spec: ModelSpec, req: GenerationRequest, *, credit_usd: Decimal = DEFA
     head = f"{spec.id} [{variant}]" if variant else spec.id
     if rule.unit == "credit":
         credits = int(price.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-        micros = round_micros(credits * credit_usd * MICROS_PER_USD)
+        value = credit_usd if credit_usd is not None else rule.credit_usd
+        micros = round_micros(credits * value * MICROS_PER_USD)
         line = QuoteLine(f"{head}: {how} = {credits} credits", micros)
         return Quote(micros, (line,), credits, variant, rule.rule)
     micros = round_micros(price * MICROS_PER_USD)
@@ -86,7 +87,7 @@ def settle_amount(
     *,
     delivered_duration_s: float | None,
     held_micros: int,
-    credit_usd: Decimal = DEFAULT_CREDIT_USD,
+    credit_usd: Decimal | None = None,
 ) -> int:
     """The final charge for a finished job: never more than ``held_micros``.
 

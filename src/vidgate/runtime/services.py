@@ -25,6 +25,7 @@ from vidgate.media.backends import storage_from_url
 from vidgate.media.links import MediaLinks
 from vidgate.net.urlguard import UrlGuard
 from vidgate.runtime.roles import Role
+from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
 from vidgate.service.retention import run_purger
 from vidgate.store.engine import Database
@@ -107,7 +108,6 @@ async def build_runtime(
         catalog,
         storage,
         job_timeout_s=settings.job_timeout_s,
-        credit_usd=settings.apiframe_credit_usd,
         availability=pool.unavailable_reason,
         url_guard=guard,
         retention_days=settings.retention_days,
@@ -140,6 +140,7 @@ async def build_runtime(
         http=http,
         pool=pool,
         jobs=jobs,
+        accounts=AccountService(db),
         guard=guard,
         signing_secret=secret,
         wake_worker=worker.wake,

@@ -15,7 +15,6 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -89,7 +88,6 @@ class JobService:
         storage: Storage,
         *,
         job_timeout_s: int,
-        credit_usd: Decimal,
         availability: Availability,
         wake_worker: Callable[[], None] = lambda: None,
         url_guard: UrlGuard = _no_guard,
@@ -99,7 +97,6 @@ class JobService:
         self.catalog = catalog
         self.storage = storage
         self.job_timeout_s = job_timeout_s
-        self.credit_usd = credit_usd
         self.availability = availability
         self.wake_worker = wake_worker
         self.url_guard = url_guard
@@ -119,7 +116,7 @@ class JobService:
         if principal is not None and principal.mode == "live" and (why := self.availability(spec)):
             raise ModelUnavailable(f"model {spec.id!r} is unavailable: {why}", param="model")
         normalized = normalize(spec, req)
-        return spec, normalized, quote(spec, normalized, credit_usd=self.credit_usd)
+        return spec, normalized, quote(spec, normalized)
 
     # ------------------------------------------------------------ submit
 
@@ -295,7 +292,6 @@ class JobService:
                 job.request,
                 delivered_duration_s=media.duration_s if media else None,
                 held_micros=job.held_micros,
-                credit_usd=self.credit_usd,
             )
             account = await account_store.account_by_id(conn, job.account_id)
             keep_days = account.retention_days if account and account.retention_days else self.retention_days

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, Va
 
 from vidgate.api.auth import authenticate, bearer_token
 from vidgate.api.context import Services, services
+from vidgate.api.dialects.base import Dialect
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links, range_response
 from vidgate.clock import unix
@@ -50,9 +51,10 @@ from vidgate.errors import (
 )
 from vidgate.ids import job_hex, job_id_from_number, job_id_to_number
 from vidgate.media.links import MediaLinks, media_key
+from vidgate.webhooks.formats import WebhookFormat
 
 PREFIX = "/minimax"
-DIALECT = "minimax"
+DIALECT_NAME = "minimax"
 router = APIRouter(tags=["minimax"])
 
 ACK_TIMEOUT_S = 5.0  # how long create waits for the upstream's acknowledgement
@@ -260,7 +262,7 @@ async def _read_create(request: Request) -> CreateTask:
 
 
 def to_request(svc: Services, body: CreateTask) -> GenerationRequest:
-    spec = svc.catalog.resolve(DIALECT, body.model)
+    spec = svc.catalog.resolve(DIALECT_NAME, body.model)
     images: list[ImageInput] = []
     if body.first_frame_image:
         images.append(ImageInput(url=body.first_frame_image, role="first_frame"))
@@ -332,7 +334,7 @@ async def _job_of_file(svc: Services, caller: Principal, value: str) -> Job:
 @router.post("/v1/video_generation", summary="Create a video generation task")
 async def create_task(request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     body = await _read_create(request)
-    submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect=DIALECT)
+    submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect=DIALECT_NAME)
     job = await svc.jobs.wait_for_ack(submitted.job, timeout_s=ACK_TIMEOUT_S)
     refusal = _refusal(job)
     if refusal is not None:
@@ -403,3 +405,12 @@ def render_webhook(
     else:
         body = task_object(job)
     return json.dumps(body, separators=(",", ":")).encode(), {"Content-Type": "application/json"}
+
+
+DIALECT = Dialect(
+    name=DIALECT_NAME,
+    prefix=PREFIX,
+    router=router,
+    render_error=render_error,
+    webhook=WebhookFormat(render_webhook, webhook_handshake),
+)

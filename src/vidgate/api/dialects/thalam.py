@@ -22,11 +22,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from vidgate.api.auth import authenticate, bearer_token
+from vidgate.api.auth import KeyForm, authenticate, bearer_token
 from vidgate.api.context import Services, services
+from vidgate.api.dialects.base import Dialect
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links
-from vidgate.billing.keys import strip_dialect_prefix
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.domain.states import JobStatus
@@ -42,7 +42,7 @@ from vidgate.media.links import MediaLinks
 
 PREFIX = "/thalam/v1"
 NAMESPACE = "thalam"
-KEY_PREFIX = "tl-"
+KEYS = KeyForm(prefixes=("tl-",), bare=False)  # Thalam refuses a key without its prefix
 
 router = APIRouter(tags=["thalam"])
 
@@ -79,7 +79,7 @@ async def principal(request: Request, authorization: Annotated[str | None, Heade
         raise AuthenticationFailed(
             "missing API key: send Authorization: Bearer tl-<your key>", code="missing_api_key"
         )
-    secret = strip_dialect_prefix(token, KEY_PREFIX)
+    secret = KEYS.secret(token)
     if secret is None:
         raise AuthenticationFailed("invalid API key: Thalam keys start with tl-")
     found = await authenticate(services(request).db, secret)
@@ -231,3 +231,6 @@ def render_error(error: GatewayError) -> Response:
         code = "invalid_" + error.param.replace(".", "_")
     body = {"error": {"message": error.message, "type": kind, "code": code, "param": error.param}}
     return JSONResponse(body, status_code=status, headers=error_headers(error))
+
+
+DIALECT = Dialect(name=NAMESPACE, prefix=PREFIX, router=router, render_error=render_error, keys=KEYS)

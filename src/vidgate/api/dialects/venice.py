@@ -44,6 +44,7 @@ from vidgate.api.dialects._venice_schema import (
     read_object,
     refuse,
 )
+from vidgate.api.dialects.base import Dialect, LimitHeaders, RouteLimit
 from vidgate.api.errors import error_headers
 from vidgate.api.media import range_response
 from vidgate.clock import utcnow
@@ -64,7 +65,6 @@ from vidgate.errors import (
 from vidgate.ids import job_id_from_uuid, job_id_to_uuid
 from vidgate.media.links import media_key
 from vidgate.money import format_usd, usd
-from vidgate.store import ledger as ledger_store
 
 PREFIX = "/venice/api/v1"
 NAMESPACE = "venice"
@@ -89,6 +89,12 @@ CODE_OF_STATUS = {
 
 router = APIRouter(tags=["venice"])
 
+# Venice's documented per-route limits, and its names for the rate-limit headers.
+ROUTE_LIMITS = (RouteLimit("POST", "/video/queue", 40), RouteLimit("POST", "/video/retrieve", 120))
+LIMIT_HEADERS = LimitHeaders(
+    "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"
+)
+
 
 class UnsupportedContentType(GatewayError):
     status = 415
@@ -100,8 +106,7 @@ async def principal(request: Request, authorization: Annotated[str | None, Heade
     svc = services(request)
     found = await authenticate(svc.db, bearer_token(authorization))
     request.state.principal = found
-    async with svc.db.read() as conn:
-        balance = await ledger_store.balance(conn, found.account_id, found.mode)
+    balance = await svc.accounts.balance(found)
     request.state.venice_balance_micros = balance.available_micros
     return found
 
@@ -255,10 +260,20 @@ def render_error(error: GatewayError) -> Response:
     if isinstance(error, RateLimited):
         headers.update(
             {
-                "x-ratelimit-limit-requests": str(error.limit),
-                "x-ratelimit-remaining-requests": "0",
-                "x-ratelimit-reset-requests": str(error.reset_at),
+                LIMIT_HEADERS.limit: str(error.limit),
+                LIMIT_HEADERS.remaining: "0",
+                LIMIT_HEADERS.reset: str(error.reset_at),
             }
         )
     code = CODE_OF_STATUS.get(status) if status != 404 else None
     return _standard(status, error.message, code or error.code.upper(), headers)
+
+
+DIALECT = Dialect(
+    name=NAMESPACE,
+    prefix=PREFIX,
+    router=router,
+    render_error=render_error,
+    route_limits=ROUTE_LIMITS,
+    limit_headers=LIMIT_HEADERS,
+)
