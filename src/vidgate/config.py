@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 25 * 1024 * 1024
     max_output_bytes: int = 2 * 1024 * 1024 * 1024
     upstream_timeout_s: float = 30.0
+    dialect_ports: str = ""  # "apiframe=8003,thalam=8001": dialects served at the root of their own port
+    dialect_hosts: str = ""  # "api.example.com=apiframe": dialects served at the root of a host name
 
     worker_concurrency: int = 16
     worker_poll_interval_s: float = 0.5

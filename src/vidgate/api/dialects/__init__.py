@@ -13,8 +13,10 @@ from fastapi import FastAPI
 from vidgate.api.auth import BEARER
 from vidgate.api.dialects import apiframe, kyma, minimax, thalam, venice
 from vidgate.api.dialects.base import Dialect
+from vidgate.api.dialects.roots import RootMap, parse_pairs
 from vidgate.api.errors import ErrorRouter
 from vidgate.api.ratelimit import EdgeRules
+from vidgate.config import Settings
 from vidgate.webhooks.formats import WebhookFormat
 
 DIALECTS: tuple[Dialect, ...] = (
@@ -48,3 +50,16 @@ def edge_rules() -> EdgeRules:
         reverse=True,
     )
     return EdgeRules(key_forms=forms, route_limits=routes, limit_headers=tuple(headers))
+
+
+def root_map(settings: Settings, *, ports: dict[str, str] | None = None) -> RootMap:
+    """Where dialects are served at the root: ``settings.dialect_ports`` (plus ``ports``),
+    ``settings.dialect_hosts`` and each dialect's own ``root_paths``; raises RootConfigError."""
+    prefixes = {d.name: d.prefix for d in DIALECTS}
+    by_port = parse_pairs(settings.dialect_ports, "VIDGATE_DIALECT_PORTS") | (ports or {})
+    return RootMap.build(
+        prefixes,
+        ports=by_port,
+        hosts=parse_pairs(settings.dialect_hosts, "VIDGATE_DIALECT_HOSTS"),
+        root_paths=[(root, d.prefix) for d in DIALECTS for root in d.root_paths],
+    )

@@ -215,9 +215,9 @@ def job_object(
         "webhookStatus": webhook_status,
         "createdAt": iso_ms(job.created_at),
         "completedAt": iso_ms(job.completed_at),
+        # Required on every JobList item: true once a completed job's media are purged.
+        "expired": done and job.media_deleted_at is not None,
     }
-    if done:
-        body["expired"] = job.media_deleted_at is not None
     return body
 
 
@@ -416,4 +416,6 @@ DIALECT = Dialect(
     render_error=render_error,
     keys=KEYS,
     webhook=WebhookFormat(render_webhook),
+    # /v2/ clashes with nothing at the root, so it is served there too (the Node SDK drops base paths).
+    root_paths=("/v2/",),
 )
