@@ -128,7 +128,13 @@ class JobService:
         dialect: str,
         idempotency: Idempotency | None = None,
         remixed_from: str | None = None,
+        job_id: str | None = None,
     ) -> Submitted:
+        """Create the job (hold and event in one transaction), or replay an idempotent one.
+
+        ``job_id``: an id the dialect made (``new_job_id``'s shape, e.g. one that carries
+        MiniMax's int64 task number); a fresh random one otherwise.
+        """
         spec, req, price = self.prepare(principal, req)
         for image in req.images:
             await self.url_guard(image.url, "image_url")
@@ -140,7 +146,7 @@ class JobService:
             if existing is not None:
                 return Submitted(existing, created=False)
         now = utcnow()
-        job_id = new_job_id()
+        job_id = job_id or new_job_id()
         timeout = spec.timeout_s or self.job_timeout_s
         try:
             async with self.db.transaction() as conn:

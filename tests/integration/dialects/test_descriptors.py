@@ -20,7 +20,7 @@ SOURCES = [
 def test_names_and_prefixes_are_unique() -> None:
     assert len({d.name for d in DIALECTS}) == len(DIALECTS)
     assert len({d.prefix for d in DIALECTS}) == len(DIALECTS)
-    assert {d.name for d in DIALECTS} == {"thalam", "venice", "minimax", "apiframe", "kyma"}
+    assert {d.name for d in DIALECTS} == {"thalam", "venice", "minimax", "minimax-native", "apiframe", "kyma"}
 
 
 def test_webhook_formats_come_from_the_descriptors() -> None:

@@ -23,6 +23,7 @@ DIALECTS: tuple[Dialect, ...] = (
     thalam.DIALECT,
     venice.DIALECT,
     minimax.DIALECT,
+    minimax.NATIVE_DIALECT,
     apiframe.DIALECT,
     kyma.DIALECT,
 )
