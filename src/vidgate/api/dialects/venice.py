@@ -8,7 +8,9 @@ vidgate key as ``Authorization: Bearer <key>``. A job is named by ``model`` plus
 - ``/video/retrieve`` answers JSON ``{"status": "PROCESSING", ...}`` while the job
   runs and the MP4 itself (``Content-Type: video/mp4``) when it is done; there is no
   failed status: a failure is the HTTP error of the retrieve call (422 for a
-  content-policy refusal, 500 otherwise, both saying the credits were refunded).
+  content-policy refusal, in Venice's current ``{"error": {"message", "type":
+  "provider_content_policy", "credits_refunded"}}`` shape, 500 otherwise, both
+  saying the credits were refunded).
   ``delete_media_on_completion: true`` forgets the media as it is served: the
   next retrieve is a 404.
 - ``/video/complete`` deletes the stored media; ``/video/quote`` prices a request
@@ -194,9 +196,7 @@ def _failure(job: Job, headers: dict[str, str]) -> Response:
         return _standard(404, MEDIA_NOT_FOUND, "MEDIA_NOT_FOUND", headers)
     reason = (job.error_message or f"the job {job.status.value}").rstrip(".")
     if job.error_code == "content_policy_violation":
-        return _standard(
-            422, f"{reason}. {REFUNDED}", "CONTENT_POLICY_VIOLATION", headers, credits_refunded=True
-        )
+        return _content_policy(f"{reason}. {REFUNDED}", headers)
     return _standard(
         500, f"Inference failed: {reason}. {REFUNDED}", "INFERENCE_FAILED", headers, credits_refunded=True
     )
@@ -238,6 +238,18 @@ def _standard(
 ) -> JSONResponse:
     """Venice's StandardError ``{"error": "..."}``, with its code word alongside."""
     return JSONResponse({"error": message, "code": code, **extra}, status_code=status, headers=headers)
+
+
+def _content_policy(message: str, headers: dict[str, str]) -> JSONResponse:
+    """Venice's current ``ProviderContentPolicyError``: ``error`` is an object
+    (``message``, ``type: "provider_content_policy"``, ``credits_refunded``); the
+    seed-era body's ``code`` and top-level ``credits_refunded`` stay beside it."""
+    body = {
+        "error": {"message": message, "type": "provider_content_policy", "credits_refunded": True},
+        "code": "CONTENT_POLICY_VIOLATION",
+        "credits_refunded": True,
+    }
+    return JSONResponse(body, status_code=422, headers=headers)
 
 
 def render_error(error: GatewayError) -> Response:
