@@ -69,7 +69,7 @@ def quote(spec: ModelSpec, req: GenerationRequest, *, credit_usd: Decimal | None
     duration = _duration(spec, req)
     variant = variant_key(rule, spec, req, duration=duration)
     amount = _amount(rule, spec, variant)
-    price, how = _apply_rule(rule, amount, duration)
+    price, how = _apply_rule(rule, amount, _priced_duration(req, duration))
     head = f"{spec.id} [{variant}]" if variant else spec.id
     if rule.unit == "credit":
         credits = int(price.quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -102,7 +102,7 @@ def settle_amount(
             return max(0, min(charge, held_micros))
         billable = _billable_duration(spec, req, delivered_duration_s)
         if billable < ordered:
-            shorter = req.model_copy(update={"duration_s": billable})
+            shorter = req.model_copy(update={"duration_s": billable, "asked_duration_s": None})
             # No price for the shorter variant: keep the ordered price.
             with contextlib.suppress(InvalidRequest):
                 charge = min(charge, quote(spec, shorter, credit_usd=credit_usd).micros)
@@ -147,6 +147,15 @@ def _duration(spec: ModelSpec, req: GenerationRequest) -> int:
     return req.duration_s if req.duration_s is not None else spec.default_duration
 
 
+def _priced_duration(req: GenerationRequest, whole: int) -> Decimal:
+    """The seconds a duration-priced rule charges: the asked length when it is a
+    fraction no longer than the whole seconds made (Thalam's 5.5 s), else the whole."""
+    asked = req.asked_duration_s
+    if asked is not None and 0 < asked <= whole:
+        return asked
+    return Decimal(whole)
+
+
 def _audio_on(spec: ModelSpec, req: GenerationRequest) -> bool:
     if req.audio is not None:
         return req.audio
@@ -168,14 +177,14 @@ def _amount(rule: PriceRule, spec: ModelSpec, variant: str | None) -> Decimal:
     )
 
 
-def _apply_rule(rule: PriceRule, amount: Decimal, duration: int) -> tuple[Decimal, str]:
+def _apply_rule(rule: PriceRule, amount: Decimal, duration: Decimal) -> tuple[Decimal, str]:
     """The price in the rule's unit, and how it was reached (for the quote line)."""
     each = _in_unit(rule, amount)
     if rule.rule == "flat":
         return amount, f"{each} per job"
     if rule.rule == "per_second":
         return amount * duration, f"{duration} s x {each} per second"
-    seconds = min(duration, rule.max_seconds) if rule.max_seconds else duration
+    seconds = min(duration, Decimal(rule.max_seconds)) if rule.max_seconds else duration
     price = amount * seconds / rule.base_seconds
     return price, f"{seconds} s at {each} per {rule.base_seconds} s clip"
 

@@ -2,7 +2,8 @@
 
 A client sets its base URL to ``http://HOST/thalam/v1`` and its key to
 ``tl-<vidgate key>`` (Thalam keys are ``tl-`` prefixed; a key without it is
-refused, as Thalam refuses one). The wire shape is Novita's v3 async task
+refused, as Thalam refuses one). ``duration`` is a number: a fraction (5.5) is
+rounded up for the upstream and billed as asked (see ``_duration``). The wire shape is Novita's v3 async task
 envelope: submit answers ``{"task_id", "status": "processing"}``, the poll
 answers ``{"task": {"task_id", "status": "TASK_STATUS_*", "reason"}, "videos": [...]}``,
 and the result is ``videos[0].video_url`` (vidgate's own signed URL).
@@ -17,6 +18,8 @@ OpenAI envelope ``{"error": {"message", "type", "code", "param"}}``.
 from __future__ import annotations
 
 import json
+import math
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -118,16 +121,23 @@ def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | N
     return value
 
 
-def _duration(body: dict[str, Any]) -> int | None:
-    """``duration`` in seconds: a JSON number with a whole value (5 or 5.0)."""
+def _duration(body: dict[str, Any]) -> tuple[int | None, Decimal | None]:
+    """``duration``, a JSON number of seconds (5, 5.0 or 5.5), as (whole seconds, asked).
+
+    A fraction is rounded up for the upstream (5.5 asks for a 6 s clip) and billed as
+    asked, by the seed's linear rule (5.5 s costs 5.5/5 of a 5 s clip).
+    """
     value = body.get("duration")
     if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidRequest("duration must be a number of seconds (1 to 30)", param="duration")
-    if isinstance(value, float) and not value.is_integer():
-        raise InvalidRequest(f"duration must be a whole number of seconds, not {value}", param="duration")
-    return int(value)
+    if value < 1:
+        raise InvalidRequest(f"duration must be between 1 and 30 seconds, not {value}", param="duration")
+    if isinstance(value, int) or value.is_integer():
+        return int(value), None
+    asked = Decimal(repr(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    return math.ceil(value), asked
 
 
 def _https(url: str, name: str) -> str:
@@ -160,10 +170,12 @@ def to_request(svc: Services, body: dict[str, Any]) -> GenerationRequest:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise InvalidRequest("seed must be an integer", param="seed")
     images = (ImageInput(url=_https(image_url, "image_url"), role="first_frame"),) if image_url else ()
+    seconds, asked = _duration(body)
     return GenerationRequest(
         model=spec.id,
         prompt=prompt,
-        duration_s=_duration(body),
+        duration_s=seconds,
+        asked_duration_s=asked,
         resolution=_text(body, "resolution"),
         aspect_ratio=_text(body, "aspect_ratio"),
         images=images,
