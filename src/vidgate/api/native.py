@@ -104,8 +104,17 @@ def to_request(svc: Services, body: CreateVideo) -> GenerationRequest:
     duration = body.duration if body.duration is not None else parse_seconds(body.seconds)
     resolution, aspect = body.resolution, body.aspect_ratio
     if body.size:
-        resolution, size_aspect = parse_size(body.size, spec)
-        aspect = aspect or size_aspect
+        resolution, aspect = parse_size(body.size, spec)
+        for name, given, implied in (
+            ("resolution", body.resolution, resolution),
+            ("aspect_ratio", body.aspect_ratio, aspect),
+        ):
+            if given is not None and given.strip().lower() != (implied or "").lower():
+                raise InvalidRequest(
+                    f"{name} {given!r} contradicts size {body.size!r} (which is {implied or 'the default'});"
+                    f" send one of them",
+                    param=name,
+                )
     images = []
     if body.image_url:
         images.append(ImageInput(url=body.image_url, role="first_frame"))
@@ -284,7 +293,7 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 
 @router.post("/quotes", tags=["billing"], summary="Price a job without creating it")
 async def create_quote(body: QuoteRequest, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
-    spec, req, price = svc.jobs.prepare(caller, to_request(svc, body))
+    spec, req, price = svc.jobs.prepare(caller, _pricing_only(svc, to_request(svc, body)))
     balance = await svc.accounts.balance(caller)
     return {
         "object": "quote",
@@ -304,6 +313,21 @@ async def create_quote(body: QuoteRequest, request: Request, caller: Caller, svc
         "sufficient": balance.available_micros >= price.micros,
         "mode": caller.mode,
     }
+
+
+QUOTE_PLACEHOLDER_IMAGE = "https://quote.invalid/frame.png"  # never fetched: a quote only prices
+
+
+def _pricing_only(svc: Services, req: GenerationRequest) -> GenerationRequest:
+    """A quote needs the pricing inputs only: stand-ins for a missing prompt or input image."""
+    spec = svc.catalog.get(req.model)
+    updates: dict[str, Any] = {}
+    if not req.prompt.strip():
+        updates["prompt"] = "quote"
+    roles = {image.role for image in req.images}
+    if spec.requires_image and "first_frame" not in roles:
+        updates["images"] = (*req.images, ImageInput(url=QUOTE_PLACEHOLDER_IMAGE, role="first_frame"))
+    return req.model_copy(update=updates) if updates else req
 
 
 # ------------------------------------------------------------------ account
