@@ -42,7 +42,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -288,9 +287,7 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
     _secret, principal = await make_key(url, "tracking", mode="live", credit_usd="1000000")
     db = Database(url)
     catalog = load_catalog(None)
-    service = JobService(
-        db, catalog, job_timeout_s=3600, credit_usd=Decimal("0.01"), availability=lambda spec: None
-    )
+    service = JobService(db, catalog, job_timeout_s=3600, availability=lambda spec: None)
     spec = catalog.get(MODEL)
     route_spec = next(r for r in spec.routes if r.provider == "fal")
     route = Route(provider="fal", model=route_spec.model, params=route_spec.params)

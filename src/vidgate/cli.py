@@ -57,15 +57,33 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="API only; run `vidgate worker` elsewhere.")
     ] = False,
+    dialect_port: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dialect-port",
+            help="NAME=PORT: also serve dialect NAME at the root of PORT (repeatable; "
+            "env VIDGATE_DIALECT_PORTS=apiframe=8003,thalam=8001).",
+        ),
+    ] = None,
 ) -> None:
     """Start the gateway: API, worker and playground in one process."""
     import uvicorn
 
+    from vidgate.api.dialects import root_map
+    from vidgate.api.dialects.roots import RootConfigError
     from vidgate.bootstrap import first_run
     from vidgate.runtime.app import create_app
     from vidgate.runtime.roles import Role
 
     settings = _settings(data_dir)
+    if dialect_port:
+        settings = settings.model_copy(
+            update={"dialect_ports": ",".join([settings.dialect_ports, *dialect_port]).strip(",")}
+        )
+    try:
+        roots = root_map(settings)
+    except RootConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
     configure_logging(settings.log_level)
     demo = asyncio.run(first_run(settings))
     base = settings.public_url or f"http://{host}:{port}"
@@ -76,12 +94,13 @@ def serve(
     if demo:
         print(f"  demo account {demo.account_name!r}, test-mode key (test credit only):")
         print(f"  {demo.secret}", flush=True)
-    uvicorn.run(
-        create_app(settings, role=Role.API if no_worker else Role.ALL),
-        host=host,
-        port=port,
-        log_level="warning",
-    )
+    for dialect_at, prefix in sorted(roots.by_port.items()):
+        print(f"  {prefix.strip('/')} at the root of http://{host}:{dialect_at}")
+    asgi = create_app(settings, role=Role.API if no_worker else Role.ALL)
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning")
+    # One server (one lifespan, one worker) listening on the main port and every dialect port.
+    sockets = [uvicorn.Config(asgi, host=host, port=p).bind_socket() for p in [port, *sorted(roots.by_port)]]
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 @app.command()

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     max_output_bytes: int = 2 * 1024 * 1024 * 1024
     upstream_timeout_s: float = 30.0  # polls, cancels, look-ups
     upstream_submit_timeout_s: float = 120.0  # the call that creates an upstream job
-    apiframe_credit_usd: Decimal = Decimal("0.01")
+    dialect_ports: str = ""  # "apiframe=8003,thalam=8001": dialects served at the root of their own port
+    dialect_hosts: str = ""  # "api.example.com=apiframe": dialects served at the root of a host name
 
     worker_concurrency: int = 16
     worker_poll_interval_s: float = 0.5

@@ -16,6 +16,7 @@ from vidgate import __version__, web
 from vidgate.api import admin, dialects
 from vidgate.api.baseurl import BaseUrl, RememberBaseUrl
 from vidgate.api.context import Services, services
+from vidgate.api.dialects.roots import DialectRoots
 from vidgate.api.errors import ErrorRouter, install_error_handlers
 from vidgate.api.limits import BodySizeLimit
 from vidgate.api.media import router as media_router
@@ -53,7 +54,10 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     admin.install(app, errors)
     web.install(app)
     app.add_middleware(RememberBaseUrl, memo=base_url)
-    app.add_middleware(RateLimitMiddleware, errors=errors, services=lambda: _current(app))
+    app.add_middleware(
+        RateLimitMiddleware, errors=errors, services=lambda: _current(app), rules=dialects.edge_rules()
+    )
+    app.add_middleware(DialectRoots, roots=dialects.root_map(settings))  # outermost: rewrites paths first
     return app
 
 

@@ -17,6 +17,7 @@ from vidgate.catalog.loader import Catalog
 from vidgate.config import Settings
 from vidgate.media.storage import Storage
 from vidgate.net.urlguard import UrlGuard
+from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
 from vidgate.store.engine import Database
@@ -33,6 +34,7 @@ class Services:
     pool: ProviderPool
     jobs: JobService
     lifecycle: JobLifecycle
+    accounts: AccountService
     guard: UrlGuard
     signing_secret: bytes
     wake_worker: Callable[[], None]

@@ -1,5 +1,8 @@
 """Rendering errors in the caller's dialect.
 
+Errors about the path itself (no such route, method not allowed) carry
+``extra["route"] = True``, for dialects whose other errors do not use HTTP statuses.
+
 Each dialect registers an ``ErrorRenderer`` for its URL prefix; the app's exception
 handlers find the renderer by the request path (longest prefix wins), so the same
 ``GatewayError`` is an OpenAI envelope on ``/v1``, a zod-style tree on Venice, a
@@ -93,10 +96,12 @@ def install_error_handlers(app: FastAPI, router: ErrorRouter) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            error: GatewayError = NotFound(f"no route for {request.method} {request.url.path}")
+            error: GatewayError = NotFound(f"no route for {request.method} {request.url.path}", route=True)
         elif exc.status_code == 405:
             error = InvalidRequest(
-                f"{request.method} is not allowed on {request.url.path}", code="method_not_allowed"
+                f"{request.method} is not allowed on {request.url.path}",
+                code="method_not_allowed",
+                route=True,
             )
             error.status = 405
         else:

@@ -25,6 +25,7 @@ from vidgate.media.backends import storage_from_url
 from vidgate.media.links import MediaLinks
 from vidgate.net.urlguard import UrlGuard
 from vidgate.runtime.roles import Role
+from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
 from vidgate.service.retention import run_purger
@@ -104,16 +105,13 @@ async def build_runtime(
     guard = UrlGuard(settings.url_allowlist)
     pool = ProviderPool(settings, http, env=env, guard=guard)
     secret = settings.signing_secret()
-    lifecycle = JobLifecycle(
-        db, catalog, credit_usd=settings.apiframe_credit_usd, retention_days=settings.retention_days
-    )
+    lifecycle = JobLifecycle(db, catalog, retention_days=settings.retention_days)
     jobs = JobService(
         db,
         catalog,
         storage,
         lifecycle,
         job_timeout_s=settings.job_timeout_s,
-        credit_usd=settings.apiframe_credit_usd,
         availability=pool.unavailable_reason,
         url_guard=guard,
         retention_days=settings.retention_days,
@@ -146,6 +144,7 @@ async def build_runtime(
         pool=pool,
         jobs=jobs,
         lifecycle=lifecycle,
+        accounts=AccountService(db),
         guard=guard,
         signing_secret=secret,
         wake_worker=worker.wake,

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -85,7 +84,6 @@ class JobService:
         lifecycle: JobLifecycle,
         *,
         job_timeout_s: int,
-        credit_usd: Decimal,
         availability: Availability,
         wake_worker: Callable[[], None] = lambda: None,
         url_guard: UrlGuard = _no_guard,
@@ -96,7 +94,6 @@ class JobService:
         self.storage = storage
         self.lifecycle = lifecycle
         self.job_timeout_s = job_timeout_s
-        self.credit_usd = credit_usd
         self.availability = availability
         self.wake_worker = wake_worker
         self.url_guard = url_guard
@@ -116,7 +113,7 @@ class JobService:
         if principal is not None and principal.mode == "live" and (why := self.availability(spec)):
             raise ModelUnavailable(f"model {spec.id!r} is unavailable: {why}", param="model")
         normalized = normalize(spec, req)
-        return spec, normalized, quote(spec, normalized, credit_usd=self.credit_usd)
+        return spec, normalized, quote(spec, normalized)
 
     # ------------------------------------------------------------ submit
 
@@ -128,7 +125,13 @@ class JobService:
         dialect: str,
         idempotency: Idempotency | None = None,
         remixed_from: str | None = None,
+        job_id: str | None = None,
     ) -> Submitted:
+        """Create the job (hold and event in one transaction), or replay an idempotent one.
+
+        ``job_id``: an id the dialect made (``new_job_id``'s shape, e.g. one that carries
+        MiniMax's int64 task number); a fresh random one otherwise.
+        """
         spec, req, price = self.prepare(principal, req)
         for image in req.images:
             await self.url_guard(image.url, "image_url")
@@ -140,7 +143,7 @@ class JobService:
             if existing is not None:
                 return Submitted(existing, created=False)
         now = utcnow()
-        job_id = new_job_id()
+        job_id = job_id or new_job_id()
         timeout = spec.timeout_s or self.job_timeout_s
 
         async def write(conn: AsyncConnection) -> None:

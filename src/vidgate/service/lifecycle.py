@@ -69,10 +69,9 @@ class Accepted:
 
 
 class JobLifecycle:
-    def __init__(self, db: Database, catalog: Catalog, *, credit_usd: Any, retention_days: int = 7) -> None:
+    def __init__(self, db: Database, catalog: Catalog, *, retention_days: int = 7) -> None:
         self.db = db
         self.catalog = catalog
-        self.credit_usd = credit_usd
         self.retention_days = retention_days
 
     # ------------------------------------------------------------- leases
@@ -352,7 +351,6 @@ class JobLifecycle:
                 job.request,
                 delivered_duration_s=media.duration_s if media else None,
                 held_micros=job.held_micros,
-                credit_usd=self.credit_usd,
             )
             account = await account_store.account_by_id(conn, job.account_id)
             keep_days = account.retention_days if account and account.retention_days else self.retention_days

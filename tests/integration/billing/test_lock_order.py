@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -38,14 +37,13 @@ ROUNDS = 25
 def _services(url: str, folder: str) -> tuple[Database, JobService, JobLifecycle]:
     db = Database(url)
     catalog = load_catalog(None)
-    lifecycle = JobLifecycle(db, catalog, credit_usd=Decimal("0.01"))
+    lifecycle = JobLifecycle(db, catalog)
     jobs = JobService(
         db,
         catalog,
         LocalStorage(Path(folder)),
         lifecycle,
         job_timeout_s=600,
-        credit_usd=Decimal("0.01"),
         availability=lambda spec: None,
     )
     return db, jobs, lifecycle
