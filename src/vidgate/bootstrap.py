@@ -20,7 +20,7 @@ from vidgate.errors import NotFound
 from vidgate.money import format_usd, micros_from_usd
 from vidgate.store import accounts as account_store
 from vidgate.store import ledger as ledger_store
-from vidgate.store.engine import Database
+from vidgate.store.engine import Database, open_database
 from vidgate.store.migrate import migrate
 
 DEMO_ACCOUNT = "demo"
@@ -28,8 +28,7 @@ DEMO_ACCOUNT = "demo"
 
 @asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[Database]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url, null_pool=True)
+    db = open_database(settings, null_pool=True)
     try:
         await migrate(db)
         yield db

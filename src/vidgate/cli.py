@@ -131,14 +131,13 @@ def worker(data_dir: DataDir = None) -> None:
 @app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Bring the database schema up to date (serve and worker also do this at start)."""
-    from vidgate.store.engine import Database
+    from vidgate.store.engine import open_database
     from vidgate.store.migrate import migrate as run_migrations
 
     settings = _settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     async def main() -> None:
-        db = Database(settings.resolved_database_url)
+        db = open_database(settings)
         await run_migrations(db)
         await db.dispose()
 

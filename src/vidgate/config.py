@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     catalog: Path | None = None  # an operator's TOML that adds or overrides models
     config: Path | None = None  # a TOML file with [providers.<name>] tables (see provider_settings)
-    secret_key: str | None = None  # signs media URLs; default: generated once in data_dir
+    secret_key: str | None = None  # the server secret: media URLs, key hashes, sealed secrets
     admin_token: str | None = None
 
     job_timeout_s: int = 600
@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     retention_days: int = 7
     signed_url_ttl_s: int = 24 * 3600
     max_body_bytes: int = 25 * 1024 * 1024
+    max_json_depth: int = 64  # nesting levels of any JSON body or multipart JSON field
+    body_idle_timeout_s: float = 30.0  # a request body that stalls this long gets 408
+    body_timeout_s: float = 300.0  # and one that takes longer than this in all
     max_output_bytes: int = 2 * 1024 * 1024 * 1024
     upstream_timeout_s: float = 30.0  # polls, cancels, look-ups
     upstream_submit_timeout_s: float = 120.0  # the call that creates an upstream job
@@ -62,13 +65,27 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
 
+    def ensure_data_dir(self) -> Path:
+        """The data dir, created if needed and kept readable by its owner only (0700).
+
+        It holds the database, the generated ``secret.key``, the demo key and media.
+        """
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.data_dir.stat().st_mode & 0o077:
+            self.data_dir.chmod(0o700)
+        return self.data_dir
+
     def signing_secret(self) -> bytes:
-        """The media-URL signing secret: configured, or made once and kept in the data dir."""
+        """The server secret: configured, or made once and kept in the data dir (0600).
+
+        It signs media URLs and, through ``vidgate.keyring``, keys API-key hashes and
+        seals webhook secrets at rest.
+        """
         if self.secret_key:
             return self.secret_key.encode()
         path = self.data_dir / "secret.key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.ensure_data_dir()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))

@@ -1,6 +1,7 @@
 """The admin API at ``/admin``: accounts, keys, top-ups and any account's ledger.
 
-Enabled only when ``VIDGATE_ADMIN_TOKEN`` is set; the token is compared in
+Enabled only when ``VIDGATE_ADMIN_TOKEN`` is set. The token comes only as
+``Authorization: Bearer <token>`` (the scheme in any case) and is compared in
 constant time. Without it every admin route answers 404, as if it did not exist.
 """
 
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidgate.api.auth import bearer_token
 from vidgate.api.context import Services, services
 from vidgate.api.errors import ErrorRouter
 from vidgate.api.native import ledger_entry
@@ -31,8 +33,10 @@ async def admin(request: Request, authorization: Annotated[str | None, Header()]
     token = svc.settings.admin_token
     if not token:
         raise NotFound(f"no route for {request.method} {request.url.path}")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    given = bearer_token(authorization)
+    if given is None or not hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")
+    ):
         raise AuthenticationFailed("invalid admin token", code="invalid_admin_token")
     return svc
 

@@ -18,7 +18,7 @@ from vidgate.api.baseurl import BaseUrl, RememberBaseUrl
 from vidgate.api.context import Services, services
 from vidgate.api.dialects.roots import DialectRoots
 from vidgate.api.errors import ErrorRouter, install_error_handlers
-from vidgate.api.limits import BodySizeLimit
+from vidgate.api.limits import BodyLimits
 from vidgate.api.media import router as media_router
 from vidgate.api.native import router as native_router
 from vidgate.api.ratelimit import RateLimitMiddleware
@@ -44,7 +44,14 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
         lifespan=lifespan,
     )
     install_error_handlers(app, errors)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, errors=errors)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_body_bytes,
+        errors=errors,
+        max_depth=settings.max_json_depth,
+        idle_timeout_s=settings.body_idle_timeout_s,
+        total_timeout_s=settings.body_timeout_s,
+    )
     app.include_router(native_router)
     app.include_router(media_router)
     app.include_router(webhooks_router)

@@ -1,8 +1,10 @@
 """Who is calling: API keys from whichever header a dialect uses, checked against the store.
 
-Keys are looked up by SHA-256 hash (an index probe on a 256-bit-random secret),
-then the hash is compared in constant time. A missing key, an unknown key and a
-revoked key all get 401; the message says which of missing/invalid it was.
+Keys are looked up by their SHA-256 digest (the store keys it with the server
+secret: an index probe on a 256-bit-random secret), then the digest is compared in
+constant time. A key stored before migration 0004 could re-key is re-keyed here.
+A missing key, an unknown key and a revoked key all get 401; the message says
+which of missing/invalid it was.
 
 Where a key travels is declared by each dialect as a ``KeyForm`` (its header, and
 the prefixes its clients put ahead of the vidgate key, like Thalam's ``tl-``); the
@@ -73,6 +75,9 @@ async def authenticate(db: Database, secret: str | None) -> Principal:
     if found is None or not same_hash(found[0].secret_hash, digest) or found[0].revoked_at is not None:
         raise AuthenticationFailed("invalid API key")
     key, account = found
+    if key.legacy:
+        async with db.transaction() as conn:
+            await account_store.upgrade_key(conn, key.id, digest)
     if key.disabled:
         raise PermissionDenied("this API key is inactive", code="key_inactive")
     return Principal(

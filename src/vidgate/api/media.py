@@ -22,7 +22,8 @@ from vidgate.store.jobs import get_job
 
 router = APIRouter(include_in_schema=False)
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.ASCII)
+_MAX_DIGITS = 18  # more digits than any stored size has: read as "past the end", never int()ed
 CONTENT_TYPES = {"video": "video/mp4", "thumbnail": "image/jpeg"}
 
 
@@ -32,8 +33,18 @@ def media_links(request: Request) -> MediaLinks:
     return MediaLinks(base, svc.signing_secret, svc.settings.signed_url_ttl_s)
 
 
+def _bounded(digits: str, ceiling: int) -> int:
+    """``int(digits)``, capped at ``ceiling``, without converting an absurdly long number."""
+    stripped = digits.lstrip("0") or "0"
+    return ceiling if len(stripped) > _MAX_DIGITS else min(int(stripped), ceiling)
+
+
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """``bytes=a-b`` -> inclusive (start, end); None for the whole file; error if unsatisfiable."""
+    """``bytes=a-b`` -> inclusive (start, end); None for the whole file; error if unsatisfiable.
+
+    Numbers of any length are read with bounds: a start past the end is 416, an end
+    past the end is the last byte, a suffix longer than the file is the whole file.
+    """
     if not header:
         return None
     match = _RANGE.match(header.strip())
@@ -41,10 +52,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None  # malformed or multi-range: serve the whole file, as RFC 9110 allows
     first, last = match.group(1), match.group(2)
     if first:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
+        start = _bounded(first, size)
+        end = _bounded(last, size - 1) if last else size - 1
     else:
-        start, end = max(0, size - int(last)), size - 1
+        start, end = max(0, size - _bounded(last, size)), size - 1
     if start >= size or start > end:
         raise InvalidRequest(
             f"range {header!r} is not satisfiable for {size} bytes", code="range_not_satisfiable"

@@ -1,9 +1,11 @@
-"""API key material: random secrets, shown once, stored as SHA-256 hashes.
+"""API key material: random secrets, shown once, known afterwards by their digest.
 
 A key looks like ``vg_test_<43 url-safe chars>`` (or ``vg_live_...``): 256 bits of
-randomness, so a plain SHA-256 is a safe one-way store (no password stretching
-needed), and lookup by hash is an index probe. Where a key travels, and what a
-client may put ahead of it, is the API edge's business (``vidgate.api.auth.KeyForm``).
+randomness, so a plain SHA-256 digest identifies it one-way (no password stretching
+needed). The digest is never stored as such: it is also Apiframe's webhook signing
+key, so the store keeps it keyed with the server secret (``vidgate.keyring``) and
+lookup by that keyed hash is an index probe. Where a key travels, and what a client
+may put ahead of it, is the API edge's business (``vidgate.api.auth.KeyForm``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ def generate_key(mode: Literal["live", "test"]) -> str:
 
 
 def hash_key(secret: str) -> str:
+    """The key's SHA-256 digest (hex): what the store looks a key up by, keyed."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 

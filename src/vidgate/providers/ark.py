@@ -58,6 +58,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_json,
     unsigned_hint,
 )
@@ -154,7 +155,7 @@ class ArkAdapter(AdapterBase):
 
     def build_body(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt | None = None) -> JSON:
         """The create body for ``req`` (pure; no I/O)."""
-        extras: JSON = deep_merge(deep_merge({}, route.params), req.provider_options)
+        extras: JSON = merge_under(deep_merge({}, route.params), req.provider_options)
         model = route.image_model if req.first_frame and route.image_model else route.model
         text = req.prompt.strip()
         content: list[JSON] = [{"type": "text", "text": text}] if text else []

@@ -49,7 +49,7 @@ from vidgate.providers.base import (
     UpstreamStatus,
     state_for,
 )
-from vidgate.providers.http import accepted_id, deep_merge, dig, expect_dict, request_json
+from vidgate.providers.http import accepted_id, deep_merge, dig, expect_dict, merge_under, request_json
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class DashscopeAdapter(AdapterBase):
             "parameters": _parameters(req, image=kf2v or bool(req.first_frame)),
         }
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         return (KF2V_PATH if kf2v else VIDEO_PATH), body
 
     async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:

@@ -77,6 +77,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_id_of,
     request_json,
 )
@@ -280,7 +281,7 @@ class FalAdapter(AdapterBase):
         if req.first_frame:
             body["image_url"] = req.first_frame
         deep_merge(body, route.params)
-        return deep_merge(body, req.provider_options)
+        return merge_under(body, req.provider_options)
 
     async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         endpoint = (route.image_model if req.first_frame and route.image_model else route.model).strip("/")

@@ -56,6 +56,7 @@ from vidgate.providers.http import (
     dig,
     error_for_status,
     expect_dict,
+    merge_under,
     request_id_of,
     request_json,
 )
@@ -112,14 +113,16 @@ def rpc_error(error: JSON, request_id: str | None = None) -> UpstreamError:
     return cls(message, request_id=request_id)
 
 
-def merge_veo_extras(body: JSON, extra: Mapping[str, Any]) -> None:
+def merge_veo_extras(body: JSON, extra: Mapping[str, Any], *, under: bool = False) -> None:
     """Merge catalog params or provider options: Veo's top-level keys stay on top,
-    anything else goes into ``parameters``."""
+    anything else goes into ``parameters``; ``under`` (a caller's pass-through
+    options) only adds, never replaces what is there."""
+    merge = merge_under if under else deep_merge
     top = {k: v for k, v in extra.items() if k in TOP_LEVEL_KEYS}
     params = {k: v for k, v in extra.items() if k not in TOP_LEVEL_KEYS}
     if params:
-        deep_merge(body.setdefault("parameters", {}), params)
-    deep_merge(body, top)
+        merge(body.setdefault("parameters", {}), params)
+    merge(body, top)
 
 
 def _parse_data_url(url: str) -> tuple[str, str]:
@@ -290,7 +293,7 @@ class GeminiAdapter(AdapterBase):
         """No idempotency key or client reference exists on ``predictLongRunning``."""
         body = await veo_body(self._ctx, req)
         merge_veo_extras(body, route.params)
-        merge_veo_extras(body, req.provider_options)
+        merge_veo_extras(body, req.provider_options, under=True)
         if not body["parameters"]:
             del body["parameters"]
         url = f"{self._root}/models/{veo_model(req, route)}:predictLongRunning"

@@ -252,6 +252,20 @@ def deep_merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
     return into
 
 
+def merge_under(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a caller's pass-through options (``provider_options``, Kyma ``extra``) UNDER
+    ``into``, in place: they add keys, nested objects merge, and a value vidgate built or
+    validated (an image URL, a duration, a callback) is never replaced by one of theirs.
+    """
+    for key, value in extra.items():
+        current = into.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            merge_under(current, value)
+        elif key not in into:
+            into[key] = copy.deepcopy(value)
+    return into
+
+
 def unsigned_hint(call: CallbackRequest, *, id_field: str, status_field: str) -> CallbackResult | None:
     """An upstream's unsigned status push, read only as "poll this job now".
 

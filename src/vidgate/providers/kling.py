@@ -64,6 +64,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_id_of,
     request_json,
     unsigned_hint,
@@ -234,7 +235,7 @@ class KlingAdapter(AdapterBase):
         if callback := callback_url_for(self._ctx, attempt):
             body["callback_url"] = callback
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         return kind, body
 
     async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:

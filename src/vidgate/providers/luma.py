@@ -55,6 +55,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_json,
     unsigned_hint,
 )
@@ -151,7 +152,7 @@ class LumaAdapter(AdapterBase):
         if callback:
             body["callback_url"] = callback
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         return body
 
     async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:

@@ -55,6 +55,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_id_of,
     request_json,
 )
@@ -180,7 +181,7 @@ class MinimaxAdapter(AdapterBase):
         if callback := callback_url_for(self._ctx, attempt):
             body["callback_url"] = callback
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         answer, request_id = await self._call("POST", "/v1/video_generation", json_body=body, submit=True)
         if error := business_error(answer, request_id):
             raise error  # a refusal in a 200 answer: nothing was accepted

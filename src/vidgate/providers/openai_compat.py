@@ -64,6 +64,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_id_of,
     request_json,
 )
@@ -166,7 +167,7 @@ class OpenAICompatAdapter(AdapterBase):
         if req.first_frame:
             body["input_reference"] = {"image_url": req.first_frame}
         deep_merge(body, route.params)
-        return deep_merge(body, req.provider_options)
+        return merge_under(body, req.provider_options)
 
     async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         answer, response = await request_json(

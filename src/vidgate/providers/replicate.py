@@ -66,6 +66,7 @@ from vidgate.providers.http import (
     deep_merge,
     dig,
     expect_dict,
+    merge_under,
     request_id_of,
     request_json,
 )
@@ -217,7 +218,7 @@ class ReplicateAdapter(AdapterBase):
         if req.last_frame and last_field:
             data[last_field] = req.last_frame
         deep_merge(data, route.params)
-        return deep_merge(data, req.provider_options)
+        return merge_under(data, req.provider_options)
 
     def _create_call(self, model: str) -> tuple[str, JSON]:
         """(URL, body without input) for the three create routes."""

@@ -40,7 +40,7 @@ from vidgate.providers.base import (
     UpstreamStatus,
     state_for,
 )
-from vidgate.providers.http import accepted_id, deep_merge, dig, expect_dict, request_json
+from vidgate.providers.http import accepted_id, deep_merge, dig, expect_dict, merge_under, request_json
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class RunwayAdapter(AdapterBase):
         if req.audio is not None:
             body["audio"] = req.audio
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         path = "/v1/image_to_video" if (first or last) else "/v1/text_to_video"
         return path, body
 

@@ -353,7 +353,7 @@ class VertexAdapter(AdapterBase):
         if storage_uri := self._ctx.options.get("storage_uri"):
             parameters["storageUri"] = storage_uri
         merge_veo_extras(body, route.params)
-        merge_veo_extras(body, req.provider_options)
+        merge_veo_extras(body, req.provider_options, under=True)
         if not body["parameters"]:
             del body["parameters"]
         model_path = (

@@ -46,7 +46,7 @@ from vidgate.providers.base import (
     UpstreamStatus,
     state_for,
 )
-from vidgate.providers.http import accepted_id, deep_merge, dig, expect_dict, request_json
+from vidgate.providers.http import accepted_id, deep_merge, dig, expect_dict, merge_under, request_json
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class XaiAdapter(AdapterBase):
         if req.last_frame:
             log.info("xai: Grok Imagine takes no last frame; leaving it out")
         deep_merge(body, route.params)
-        deep_merge(body, req.provider_options)
+        merge_under(body, req.provider_options)
         return body
 
     async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:

@@ -29,7 +29,7 @@ from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
 from vidgate.service.retention import run_purger
-from vidgate.store.engine import Database
+from vidgate.store.engine import open_database
 from vidgate.store.migrate import migrate
 from vidgate.webhooks.config import DeliveryConfig
 from vidgate.webhooks.formats import DialectHooks
@@ -96,8 +96,7 @@ class Runtime:
 async def build_runtime(
     settings: Settings, role: Role = Role.ALL, *, env: dict[str, str] | None = None
 ) -> Runtime:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
+    db = open_database(settings)
     await migrate(db)
     catalog = load_catalog(settings.catalog)
     storage = storage_from_url(settings.storage_url, data_dir=settings.data_dir)

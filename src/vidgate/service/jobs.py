@@ -34,6 +34,7 @@ from vidgate.ids import new_job_id
 from vidgate.media.keys import job_prefix
 from vidgate.media.storage import Storage
 from vidgate.money import format_usd
+from vidgate.net.urlfields import user_urls
 from vidgate.service.lifecycle import JobLifecycle, job_fields
 from vidgate.store import events as event_store
 from vidgate.store import jobs as job_store
@@ -133,10 +134,9 @@ class JobService:
         MiniMax's int64 task number); a fresh random one otherwise.
         """
         spec, req, price = self.prepare(principal, req)
-        for image in req.images:
-            await self.url_guard(image.url, "image_url")
-        if req.webhook_url:
-            await self.url_guard(req.webhook_url, "webhook_url")
+        # Every URL anything downstream may fetch, pass-through options included (issue 14).
+        for param, url in user_urls(req):
+            await self.url_guard(url, param)
         request_hash = _hash_request(dialect, req)
         if idempotency is not None:
             existing = await self._replay(principal, idempotency, request_hash)

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vidgate.store.engine import keyring_of
 from vidgate.store.events import Event
 from vidgate.store.tables import Timestamp, accounts, events, jobs, metadata
 
@@ -54,7 +55,7 @@ webhook_endpoints = Table(
     Column("mode", String(8), nullable=False),
     Column("url", Text, nullable=False),
     Column("events", JSON, nullable=False),  # list of event types, or ["*"]
-    Column("secret", String(100), nullable=False),
+    Column("secret", String(400), nullable=False),  # sealed (vidgate.keyring)
     Column("description", Text, nullable=False, server_default=""),
     Column("created_at", Timestamp, nullable=False),
     Column("deleted_at", Timestamp, nullable=True),
@@ -225,8 +226,16 @@ D = webhook_deliveries.c
 # ------------------------------------------------------------- endpoints
 
 
+def _endpoint(conn: AsyncConnection, row: Any) -> Endpoint:
+    values = {k: row._mapping[k] for k in Endpoint.__slots__}
+    values["secret"] = keyring_of(conn).open(values["secret"])
+    return Endpoint(**values)
+
+
 async def insert_endpoint(conn: AsyncConnection, **values: Any) -> Endpoint:
-    await conn.execute(webhook_endpoints.insert().values(**values))
+    """Insert an endpoint (``secret`` in the clear: it is sealed here)."""
+    sealed = {**values, "secret": keyring_of(conn).seal(values["secret"])}
+    await conn.execute(webhook_endpoints.insert().values(**sealed))
     found = await endpoint_by_id(conn, values["account_id"], values["id"])
     assert found is not None
     return found
@@ -234,8 +243,8 @@ async def insert_endpoint(conn: AsyncConnection, **values: Any) -> Endpoint:
 
 async def endpoint_by_id(conn: AsyncConnection, account_id: str, endpoint_id: str) -> Endpoint | None:
     live = and_(E.id == endpoint_id, E.account_id == account_id, E.deleted_at.is_(None))
-    found: Endpoint | None = await _first(conn, select(webhook_endpoints).where(live), Endpoint)
-    return found
+    row = (await conn.execute(select(webhook_endpoints).where(live))).first()
+    return _endpoint(conn, row) if row else None
 
 
 async def endpoints_of(conn: AsyncConnection, account_id: str, mode: str | None) -> list[Endpoint]:
@@ -244,7 +253,7 @@ async def endpoints_of(conn: AsyncConnection, account_id: str, mode: str | None)
     if mode is not None:
         query = query.where(E.mode == mode)
     rows = await conn.execute(query.order_by(E.created_at, E.id))
-    return [_row(Endpoint, r) for r in rows]
+    return [_endpoint(conn, r) for r in rows]
 
 
 async def count_endpoints(conn: AsyncConnection, account_id: str) -> int:
@@ -269,12 +278,12 @@ async def delete_endpoint(conn: AsyncConnection, account_id: str, endpoint_id: s
 async def endpoint_secret(conn: AsyncConnection, endpoint_id: str) -> str | None:
     """The signing secret of a live endpoint (None once deleted)."""
     found = await conn.scalar(select(E.secret).where(E.id == endpoint_id, E.deleted_at.is_(None)))
-    return str(found) if found is not None else None
+    return keyring_of(conn).open(str(found)) if found is not None else None
 
 
 async def account_webhook_secret(conn: AsyncConnection, account_id: str) -> str | None:
     found = await conn.scalar(select(accounts.c.webhook_secret).where(accounts.c.id == account_id))
-    return str(found) if found is not None else None
+    return keyring_of(conn).open(str(found)) if found is not None else None
 
 
 # ---------------------------------------------------------- outbox cursor

@@ -79,7 +79,7 @@ accounts = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
-    Column("webhook_secret", String(100), nullable=False),
+    Column("webhook_secret", String(400), nullable=False),  # sealed (vidgate.keyring)
     Column("rate_limit_per_minute", Integer, nullable=True),  # None: the server default
     Column("retention_days", Integer, nullable=True),
     Column("created_at", Timestamp, nullable=False),
@@ -92,7 +92,8 @@ api_keys = Table(
     Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
     Column("name", String(200), nullable=False, server_default=""),
     Column("prefix", String(32), nullable=False),  # shown in listings, e.g. "vg_test_3f9a"
-    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),  # HMAC of the key's digest
+    Column("signing_key", String(400), nullable=True),  # the key's digest, sealed; NULL: legacy row
     Column("mode", String(8), nullable=False),
     Column("spend_cap_daily_micros", Money, nullable=True),
     Column("spend_cap_total_micros", Money, nullable=True),

@@ -1,4 +1,4 @@
-"""Bodies over the limit get 413 without being held whole (the trunk's ``BodySizeLimit``).
+"""Bodies over the limit get 413 without being held whole (``vidgate.api.limits.BodyLimits``).
 
 Sent over a real socket to a real server: once with a Content-Length that says
 30 MB (refused before a byte of body is read), once chunked with no length at
@@ -20,7 +20,7 @@ from tests.conftest import Gateway
 from vidgate.billing.accounts import ensure_account, issue_key
 from vidgate.config import Settings
 from vidgate.runtime.app import create_app
-from vidgate.store.engine import Database
+from vidgate.store.engine import open_database
 from vidgate.store.migrate import migrate
 from vidgate.testing.server import serve_in_thread
 
@@ -39,7 +39,7 @@ def server(settings: Settings) -> Iterator[tuple[str, int, str]]:
 
 
 async def _make_key(settings: Settings) -> str:
-    db = Database(settings.resolved_database_url)
+    db = open_database(settings)
     try:
         await migrate(db)
         async with db.transaction() as conn:

@@ -14,6 +14,7 @@ from vidgate.api.webhooks import new_endpoint_secret
 from vidgate.billing.accounts import ensure_account
 from vidgate.clock import utcnow
 from vidgate.config import Settings
+from vidgate.keyring import Keyring
 from vidgate.media.links import MediaLinks
 from vidgate.net.urlguard import UrlGuard, pinned_client
 from vidgate.store import delivery as store
@@ -123,7 +124,7 @@ async def test_sender_rechecks_the_address_at_send_time(tmp_path: Path, receiver
     async def resolver(host: str, _port: int) -> list[str]:
         return answers[host]
 
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'own.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'own.db'}", keyring=Keyring(b"test-secret"))
     await migrate(db)
     try:
         settings = Settings(data_dir=tmp_path, extra=FAST)

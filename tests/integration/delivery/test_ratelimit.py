@@ -15,7 +15,7 @@ from tests.conftest import Gateway, auth
 from vidgate.billing.accounts import ensure_account, issue_key
 from vidgate.config import Settings
 from vidgate.runtime.app import create_app
-from vidgate.store.engine import Database
+from vidgate.store.engine import open_database
 from vidgate.store.migrate import migrate
 from vidgate.testing.server import serve_in_thread
 
@@ -126,7 +126,7 @@ async def test_unreachable_redis_lets_requests_through(settings: Settings) -> No
 @pytest.mark.skipif(not REDIS_URL, reason="needs a Redis server: set VIDGATE_TEST_REDIS_URL")
 async def test_two_servers_sharing_redis_enforce_one_limit(settings: Settings, tmp_path: Path) -> None:
     shared = settings.model_copy(update={"rate_limit_per_minute": 60, "redis_url": REDIS_URL})
-    db = Database(shared.resolved_database_url)
+    db = open_database(shared)
     await migrate(db)
     async with db.transaction() as conn:
         account = await ensure_account(conn, f"redis-{tmp_path.name}")

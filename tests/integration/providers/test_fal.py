@@ -128,8 +128,9 @@ async def test_image_uses_the_i2v_endpoint_and_image_url(
     assert path == "/fal-ai/kling-video/v2.1/master/image-to-video"
     assert body["image_url"] == "https://img.example/cat.png"
     assert body["negative_prompt"] == "blur"
-    assert body["cfg_scale"] == 0.7
-    assert body["duration"] == "10"
+    # Pass-through options only add fields: the route's and the validated request's stay (issue 14).
+    assert body["cfg_scale"] == 0.5
+    assert body["duration"] == "5"
 
 
 async def test_veo_mapping(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:

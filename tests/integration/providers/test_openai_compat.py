@@ -125,7 +125,7 @@ async def test_image_reference_and_options(
             "images": (ImageInput(url="data:image/png;base64,iVBORw0KGgo="),),
             "aspect_ratio": "9:16",
             "resolution": "1080p",
-            "provider_options": {"seconds": "12"},
+            "provider_options": {"seconds": "12", "user": "u-1"},
         }
     )
     await adapter.submit(req, Route("openai", "sora-2", "sora-2-pro"), ATTEMPT)
@@ -133,7 +133,7 @@ async def test_image_reference_and_options(
     assert body["model"] == "sora-2-pro"
     assert body["input_reference"] == {"image_url": "data:image/png;base64,iVBORw0KGgo="}
     assert body["size"] == "1080x1920"
-    assert body["seconds"] == "12"
+    assert body["seconds"] == "8" and body["user"] == "u-1"  # pass-through adds, never overrides
     assert fake.seen_headers[0]["openai-organization"] == "org-1"
     assert size_for(None, None) is None
     assert size_for("1792x1024", None) == "1792x1024"

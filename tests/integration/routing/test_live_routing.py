@@ -181,9 +181,9 @@ async def test_expired_output_url_fails_the_job_with_the_reason(
 
 async def _live_key(settings: Settings) -> str:
     from vidgate.billing.accounts import ensure_account, issue_key, top_up
-    from vidgate.store.engine import Database
+    from vidgate.store.engine import open_database
 
-    db = Database(settings.resolved_database_url, null_pool=True)
+    db = open_database(settings, null_pool=True)
     try:
         async with db.transaction() as conn:
             account = await ensure_account(conn, "live-co")

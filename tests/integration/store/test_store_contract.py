@@ -17,6 +17,7 @@ from vidgate.clock import utcnow
 from vidgate.domain.request import GenerationRequest
 from vidgate.domain.states import JobStatus
 from vidgate.ids import new_job_id
+from vidgate.keyring import Keyring
 from vidgate.store import jobs as job_store
 from vidgate.store import ledger as ledger_store
 from vidgate.store.engine import Database
@@ -26,7 +27,7 @@ from vidgate.store.tables import jobs, metadata
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
+    database = Database(database_url, keyring=Keyring(b"test-secret"))
     await migrate(database)
     yield database
     await database.dispose()
