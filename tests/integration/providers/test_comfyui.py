@@ -156,7 +156,7 @@ async def test_inline_and_file_workflows_with_overrides(
 async def test_image_is_uploaded_and_injected(
     serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake
 ) -> None:
-    adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), workflow=json.dumps(I2V)))
+    adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), user_http=http, workflow=json.dumps(I2V)))
     req = REQ.model_copy(update={"images": (ImageInput(url=PNG),)})
     ref = await adapter.submit(req, LTX, ATTEMPT)
     graph = graph_sent(fake)

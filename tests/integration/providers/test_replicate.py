@@ -266,7 +266,7 @@ async def test_signed_webhooks(
     adapter = ReplicateAdapter(ctx)
     ref = await adapter.submit(REQ, KLING, ATTEMPT)
     sent = fake.requests[0][2]
-    assert sent["webhook"] == f"{url}/cb/replicate/tok"
+    assert sent["webhook"] == f"{url}/cb/replicate/tok?job={ATTEMPT.job_id}"
     assert sent["webhook_events_filter"] == ["start", "completed"]
 
     deadline = time.monotonic() + 5
