@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 25 * 1024 * 1024
     max_output_bytes: int = 2 * 1024 * 1024 * 1024
     upstream_timeout_s: float = 30.0
+    # Time limit on the call that creates an upstream job (issue 11: longer than a poll).
+    upstream_submit_timeout_s: float = 120.0
     apiframe_credit_usd: Decimal = Decimal("0.01")
 
     worker_concurrency: int = 16

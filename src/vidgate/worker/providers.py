@@ -54,7 +54,7 @@ class ProviderPool:
                 options=config,
                 callback_url=f"{callback_base}/callbacks/{name}" if callback_base else None,
                 timeout_s=settings.upstream_timeout_s,
-                submit_timeout_s=max(settings.upstream_timeout_s, SUBMIT_TIMEOUT_S),
+                submit_timeout_s=settings.upstream_submit_timeout_s,
                 user_http=self.user_http,
             )
             try:

@@ -64,6 +64,7 @@ async def kling_then_fal(settings: Settings, fakes: dict[str, FakeUpstream]) -> 
         "VIDGATE_KLING_SECRET_KEY": TEST_SECRET_KEY,
     }
     settings.upstream_timeout_s = 2
+    settings.upstream_submit_timeout_s = 2
     async for gateway in _live_gateway(settings, env):
         yield gateway
 
