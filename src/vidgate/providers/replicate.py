@@ -50,6 +50,7 @@ from vidgate.providers.base import (
     Route,
     SubmitAttempt,
     UpstreamAuthError,
+    UpstreamContentPolicy,
     UpstreamError,
     UpstreamOutput,
     UpstreamOutputExpired,
@@ -135,6 +136,16 @@ def _outputs(output: Any) -> tuple[UpstreamOutput, ...]:
     return tuple(UpstreamOutput(url=item) for item in items if isinstance(item, str) and item)
 
 
+# How Replicate words a safety refusal in a failed prediction's error (its E005 error:
+# "The input or output was flagged as sensitive").
+_MODERATION = ("flagged as sensitive", "(e005)", "nsfw", "content policy")
+
+
+def is_moderation(reason: str) -> bool:
+    text = reason.lower()
+    return any(phrase in text for phrase in _MODERATION)
+
+
 def prediction_status(prediction: JSON) -> UpstreamStatus:
     """Normalise one Prediction object (from a poll or a webhook)."""
     word = prediction.get("status")
@@ -154,9 +165,8 @@ def prediction_status(prediction: JSON) -> UpstreamStatus:
     if state == "failed":
         reason = prediction.get("error")
         message = reason if isinstance(reason, str) and reason else f"prediction {word}"
-        return UpstreamStatus(
-            state="failed", error=UpstreamRejected(message, request_id=pid), raw_status=word
-        )
+        cls = UpstreamContentPolicy if is_moderation(message) else UpstreamRejected
+        return UpstreamStatus(state="failed", error=cls(message, request_id=pid), raw_status=word)
     progress, eta = progress_of(prediction.get("logs")) if state == "running" else (None, None)
     return UpstreamStatus(state=state, progress=progress, eta_s=eta, raw_status=word)
 
