@@ -56,12 +56,19 @@ class Case:
             api_key=self.api_key, script=FakeScript(latency_s=latency_s), **self.fake_options
         )
 
-    def adapter(self, http: httpx.AsyncClient, base_url: str, api_key: str | None = None) -> MinimalAdapter:
+    def adapter(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None = None,
+        callback_url: str | None = None,
+    ) -> MinimalAdapter:
         ctx = ProviderContext(
             http=http,
             api_key=api_key or self.api_key,
             base_url=base_url,
             options=dict(self.options),
+            callback_url=callback_url,
             timeout_s=5.0,
             submit_timeout_s=5.0,
             user_http=http,
