@@ -308,7 +308,12 @@ async def test_submit_time_upstream_failure_is_synchronous_and_free(
     fake = FalFake()
     fake.script.update(script)
     live = settings.model_copy(
-        update={"public_url": None, "upstream_timeout_s": 0.5, "url_allowlist": "example.com,127.0.0.1"}
+        update={
+            "public_url": None,
+            "upstream_timeout_s": 0.5,
+            "upstream_submit_timeout_s": 0.5,
+            "url_allowlist": "example.com,127.0.0.1",
+        }
     )
     with serve_in_thread(fake.app()) as fake_url:
         fake.base_url = fake_url
