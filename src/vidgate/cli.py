@@ -24,6 +24,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="Issue and revoke API keys.")
 accounts_app = typer.Typer(no_args_is_help=True, help="Accounts and their balances.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
+providers_app = typer.Typer(no_args_is_help=True, help="The configured upstream providers.")
+app.add_typer(providers_app, name="providers")
 console = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (env VIDGATE_DATA_DIR).")]
@@ -329,6 +331,52 @@ def _generate(client: Any, output: Path, **fields: Any) -> None:
         raise typer.Exit(1)
     size = client.download(video["id"], output)
     console.print(f"saved {output} ({size} bytes, charged ${video['cost']['charged']})")
+
+
+# ---------------------------------------------------------------- providers
+
+
+@providers_app.command("check")
+def providers_check(data_dir: DataDir = None) -> None:
+    """One cheap call per enabled provider that proves its credentials and base URL.
+
+    No generation is bought. Exits 1 when any provider refused or could not be reached.
+    """
+    import httpx
+
+    from vidgate.providers.base import UpstreamError
+    from vidgate.worker.providers import ProviderPool
+
+    settings = _settings(data_dir)
+
+    async def run() -> list[tuple[str, str, bool]]:
+        results: list[tuple[str, str, bool]] = []
+        async with httpx.AsyncClient(timeout=settings.upstream_timeout_s) as http:
+            pool = ProviderPool(settings, http)
+            try:
+                for name in pool.enabled:
+                    adapter = pool.adapter(name)
+                    assert adapter is not None
+                    try:
+                        proved = await adapter.check()
+                    except UpstreamError as exc:
+                        results.append((name, f"{exc.code}: {exc.message}", False))
+                    else:
+                        results.append((name, "ok" if proved else "no cheap check for this upstream", True))
+            finally:
+                await pool.aclose()
+        return results
+
+    results = asyncio.run(run())
+    if not results:
+        console.print("no provider is configured (set VIDGATE_<NAME>_API_KEY)")
+        return
+    table = Table("provider", "result")
+    for name, outcome, good in results:
+        table.add_row(name, outcome if good else f"[red]{outcome}[/red]")
+    Console().print(table)
+    if not all(good for _, _, good in results):
+        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------ fake upstream

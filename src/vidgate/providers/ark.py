@@ -192,6 +192,18 @@ class ArkAdapter(AdapterBase):
         task_id = accepted_id(data, "id", request_id=request_id, what="task id")
         return UpstreamRef(id=task_id, request_id=request_id)
 
+    async def check(self) -> bool:
+        """One page of the task list, read with the key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            self._tasks,
+            params={"page_num": "1", "page_size": "1"},
+            headers=self._headers(),
+            classify=_classify,
+        )
+        return True
+
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(
             self._ctx, "GET", f"{self._tasks}/{ref.id}", headers=self._headers(), classify=_classify

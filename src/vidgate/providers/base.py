@@ -313,6 +313,12 @@ class ProviderAdapter(MinimalAdapter, Protocol):
     def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
         """Yield the bytes of one output, in chunks, never the whole file at once."""
 
+    async def check(self) -> bool:
+        """Prove credentials and base URL with one cheap call that buys nothing.
+
+        True when proved; False when this upstream has no such call; raises an
+        ``UpstreamError`` (``UpstreamAuthError`` for refused credentials) otherwise."""
+
 
 class AdapterBase:
     """Shared defaults for everything beyond submit and poll.
@@ -343,6 +349,9 @@ class AdapterBase:
         from vidgate.providers.http import stream_http_output  # http builds on this module
 
         return stream_http_output(self._ctx, output)
+
+    async def check(self) -> bool:
+        return False
 
 
 class _Completed(AdapterBase):

@@ -434,6 +434,11 @@ class ComfyUIAdapter(AdapterBase):
                 return "queued", position
         return None
 
+    async def check(self) -> bool:
+        """The server's queue (through the proxy's auth, when one is configured)."""
+        await self._get("/queue")
+        return True
+
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         history = await self._get(f"/history/{ref.id}")
         entry = history.get(ref.id)

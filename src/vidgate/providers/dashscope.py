@@ -212,6 +212,18 @@ class DashscopeAdapter(AdapterBase):
         task_id = accepted_id(data, "output", "task_id", request_id=request_id, what="output.task_id")
         return UpstreamRef(id=task_id, request_id=request_id)
 
+    async def check(self) -> bool:
+        """One page of the task list, read with the key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            f"{self._base}/api/v1/tasks",
+            params={"page_no": "1", "page_size": "1"},
+            headers=self._headers(),
+            classify=_classify,
+        )
+        return True
+
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(
             self._ctx,

@@ -256,6 +256,11 @@ class KlingAdapter(AdapterBase):
                         return UpstreamRef(id=str(task_id), request_id=request_id, state={"kind": kind})
         return None
 
+    async def check(self) -> bool:
+        """One page of one task, read with a freshly signed token."""
+        await self._call("GET", "/v1/videos/text2video", params={"pageNum": "1", "pageSize": "1"})
+        return True
+
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         kind = ref.state.get("kind", "text2video")
         answer, request_id = await self._call("GET", f"/v1/videos/{kind}/{ref.id}")

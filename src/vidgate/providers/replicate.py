@@ -259,6 +259,13 @@ class ReplicateAdapter(AdapterBase):
 
     # -------------------------------------------------------------------- poll
 
+    async def check(self) -> bool:
+        """``GET /v1/account``: who the token belongs to."""
+        await request_json(
+            self._ctx, "GET", f"{self._api}/account", headers=self._headers(), classify=_classify
+        )
+        return True
+
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         answer, response = await request_json(
             self._ctx,

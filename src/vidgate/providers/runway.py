@@ -191,6 +191,13 @@ class RunwayAdapter(AdapterBase):
 
     # -------------------------------------------------------------------- poll
 
+    async def check(self) -> bool:
+        """``GET /v1/organization``: the key's organization and credit balance."""
+        await request_json(
+            self._ctx, "GET", f"{self._base}/v1/organization", headers=self._headers(), classify=_classify
+        )
+        return True
+
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(
             self._ctx,
