@@ -354,14 +354,21 @@ class AdapterBase:
         return False
 
 
+_OPTIONAL = ("cancel", "find", "parse_callback", "challenge_response", "stream_output", "check")
+
+
 class _Completed(AdapterBase):
-    """A minimal adapter with the shared defaults around it."""
+    """A minimal adapter with the shared defaults around it: the optional methods it
+    does have are its own, the others are the defaults."""
 
     def __init__(self, inner: MinimalAdapter, ctx: ProviderContext) -> None:
         super().__init__(ctx)
         self._inner = inner
         self.name = inner.name
         self.capabilities = inner.capabilities
+        for method in _OPTIONAL:
+            if callable(own := getattr(inner, method, None)):
+                setattr(self, method, own)
 
     async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         return await self._inner.submit(req, route, attempt)

@@ -123,3 +123,21 @@ def test_transport_errors_on_a_submit(exc: httpx.TransportError, kind: type, unk
     assert isinstance(error, kind) and error.retryable
     assert error.outcome_unknown is unknown
     assert transport_error(exc, "GET", 5.0, submit=False).outcome_unknown is False
+
+
+async def test_a_partial_adapter_keeps_its_own_optional_methods() -> None:
+    class WithCancel(Minimal):
+        canceled: list[str]
+
+        def __init__(self) -> None:
+            self.canceled = []
+
+        async def cancel(self, ref: UpstreamRef) -> None:
+            self.canceled.append(ref.id)
+
+    async with httpx.AsyncClient() as http:
+        inner = WithCancel()
+        adapter = complete(inner, ctx(http))
+        await adapter.cancel(UpstreamRef(id="u-1"))
+        assert inner.canceled == ["u-1"]
+        assert await adapter.find(SubmitAttempt.first("j"), Route("minimal", "m")) is None  # the default
