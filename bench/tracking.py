@@ -89,7 +89,7 @@ class StubAdapter:
         self.capabilities = frozenset({Capability.CANCEL})
         self._video = sample_mp4(1)
 
-    async def submit(self, req: Any, route: Any) -> Any:
+    async def submit(self, req: Any, route: Any, attempt: Any) -> Any:
         from vidgate.providers.base import UpstreamRef
 
         return UpstreamRef(id=f"stub-{uuid.uuid4().hex}", state={"t0": time.time()})
@@ -278,7 +278,7 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
     from vidgate.clock import utcnow
     from vidgate.domain.request import GenerationRequest
     from vidgate.domain.states import JobStatus
-    from vidgate.providers.base import ProviderContext, Route
+    from vidgate.providers.base import ProviderContext, Route, SubmitAttempt
     from vidgate.providers.fal import FalAdapter
     from vidgate.service.jobs import JobService
     from vidgate.store import jobs as job_store
@@ -307,7 +307,7 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
             async with gate:
                 request = GenerationRequest(model=MODEL, prompt=f"benchmark job {index}", duration_s=5)
                 job = (await service.submit(principal, request, dialect="native")).job
-                ref = await adapter.submit(job.request, route)
+                ref = await adapter.submit(job.request, route, SubmitAttempt.first(job.id))
                 done_at[job.id] = time.time() + args.latency
                 now = utcnow()
                 first_poll = now + timedelta(seconds=FIRST_POLL_SPREAD_S * index / args.jobs)

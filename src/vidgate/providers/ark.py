@@ -30,9 +30,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     CallbackRequest,
     CallbackResult,
     Capability,
@@ -192,6 +192,18 @@ class ArkAdapter(AdapterBase):
         request_id = response.headers.get("x-request-id")
         task_id = accepted_id(data, "id", request_id=request_id, what="task id")
         return UpstreamRef(id=task_id, request_id=request_id)
+
+    async def check(self) -> bool:
+        """One page of the task list, read with the key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            self._tasks,
+            params={"page_num": "1", "page_size": "1"},
+            headers=self._headers(),
+            classify=_classify,
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(

@@ -313,56 +313,8 @@ class ProviderAdapter(MinimalAdapter, Protocol):
     def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
         """Yield the bytes of one output, in chunks, never the whole file at once."""
 
+    async def check(self) -> bool:
+        """Prove credentials and base URL with one cheap call that buys nothing.
 
-class AdapterBase:
-    """Shared defaults for everything beyond submit and poll.
-
-    Subclasses set ``name`` and ``capabilities`` and implement ``submit`` and
-    ``poll``; they override the rest only where their upstream offers it.
-    """
-
-    name: str = ""
-    capabilities: frozenset[Capability] = frozenset()
-
-    def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
-
-    async def cancel(self, ref: UpstreamRef) -> None:
-        raise UpstreamRejected(f"{self.name} cannot cancel a job upstream")
-
-    async def find(self, attempt: SubmitAttempt, route: Route) -> UpstreamRef | None:
-        return None
-
-    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
-        return None
-
-    def challenge_response(self, call: CallbackRequest) -> dict[str, Any] | None:
-        return None
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        from vidgate.providers.http import stream_http_output  # http builds on this module
-
-        return stream_http_output(self._ctx, output)
-
-
-class _Completed(AdapterBase):
-    """A minimal adapter with the shared defaults around it."""
-
-    def __init__(self, inner: MinimalAdapter, ctx: ProviderContext) -> None:
-        super().__init__(ctx)
-        self._inner = inner
-        self.name = inner.name
-        self.capabilities = inner.capabilities
-
-    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
-        return await self._inner.submit(req, route, attempt)
-
-    async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
-        return await self._inner.poll(ref)
-
-
-def complete(adapter: MinimalAdapter, ctx: ProviderContext) -> ProviderAdapter:
-    """``adapter`` itself when it has every optional method, else wrapped in the defaults."""
-    if isinstance(adapter, ProviderAdapter):
-        return adapter
-    return _Completed(adapter, ctx)
+        True when proved; False when this upstream has no such call; raises an
+        ``UpstreamError`` (``UpstreamAuthError`` for refused credentials) otherwise."""

@@ -55,9 +55,9 @@ from urllib.parse import urlencode
 import httpx
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     Capability,
     ProviderContext,
     Route,
@@ -433,6 +433,11 @@ class ComfyUIAdapter(AdapterBase):
             if dig(item, 1) == prompt_id:
                 return "queued", position
         return None
+
+    async def check(self) -> bool:
+        """The server's queue (through the proxy's auth, when one is configured)."""
+        await self._get("/queue")
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         history = await self._get(f"/history/{ref.id}")

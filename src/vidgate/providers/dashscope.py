@@ -30,9 +30,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     Capability,
     ProviderContext,
     Route,
@@ -211,6 +211,18 @@ class DashscopeAdapter(AdapterBase):
         request_id = dig(data, "request_id") if isinstance(dig(data, "request_id"), str) else None
         task_id = accepted_id(data, "output", "task_id", request_id=request_id, what="output.task_id")
         return UpstreamRef(id=task_id, request_id=request_id)
+
+    async def check(self) -> bool:
+        """One page of the task list, read with the key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            f"{self._base}/api/v1/tasks",
+            params={"page_no": "1", "page_size": "1"},
+            headers=self._headers(),
+            classify=_classify,
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(

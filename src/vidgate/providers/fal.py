@@ -52,9 +52,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     CallbackRequest,
     CallbackResult,
     Capability,

@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     Capability,
     ProviderContext,
     Route,
@@ -309,6 +309,18 @@ class GeminiAdapter(AdapterBase):
         request_id = request_id_of(response)
         with acceptance():
             return UpstreamRef(id=operation_name(answer, request_id), request_id=request_id)
+
+    async def check(self) -> bool:
+        """One page of the model list, read with the key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            f"{self._root}/models",
+            params={"pageSize": "1"},
+            headers=self._headers(),
+            classify=google_classify,
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         answer, response = await request_json(

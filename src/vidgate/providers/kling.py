@@ -34,9 +34,9 @@ from typing import Any
 import jwt
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     CallbackRequest,
     CallbackResult,
     Capability,
@@ -256,6 +256,11 @@ class KlingAdapter(AdapterBase):
                     if isinstance(task_id, str | int) and task_id != "":
                         return UpstreamRef(id=str(task_id), request_id=request_id, state={"kind": kind})
         return None
+
+    async def check(self) -> bool:
+        """One page of one task, read with a freshly signed token."""
+        await self._call("GET", "/v1/videos/text2video", params={"pageNum": "1", "pageSize": "1"})
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         kind = ref.state.get("kind", "text2video")

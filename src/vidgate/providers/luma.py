@@ -30,9 +30,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     CallbackRequest,
     CallbackResult,
     Capability,
@@ -191,6 +191,18 @@ class LumaAdapter(AdapterBase):
             ):
                 return UpstreamRef(id=generation["id"], request_id=response.headers.get("x-request-id"))
         return None
+
+    async def check(self) -> bool:
+        """The newest generation, listed with our key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            f"{self._base}/generations",
+            params={"limit": "1", "offset": "0"},
+            headers=self._headers(),
+            classify=_classify,
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(

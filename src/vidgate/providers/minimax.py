@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     CallbackRequest,
     CallbackResult,
     Capability,

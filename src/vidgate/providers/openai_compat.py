@@ -39,9 +39,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     CallbackRequest,
     CallbackResult,
     Capability,

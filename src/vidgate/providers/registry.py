@@ -11,7 +11,12 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from vidgate.providers.base import MinimalAdapter, ProviderAdapter, ProviderContext, complete
+from vidgate.providers.adapter import complete
+from vidgate.providers.base import (
+    MinimalAdapter,
+    ProviderAdapter,
+    ProviderContext,
+)
 
 
 @dataclass(frozen=True, slots=True)

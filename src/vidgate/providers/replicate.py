@@ -40,9 +40,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     CallbackRequest,
     CallbackResult,
     Capability,
@@ -50,6 +50,7 @@ from vidgate.providers.base import (
     Route,
     SubmitAttempt,
     UpstreamAuthError,
+    UpstreamContentPolicy,
     UpstreamError,
     UpstreamOutput,
     UpstreamOutputExpired,
@@ -136,6 +137,16 @@ def _outputs(output: Any) -> tuple[UpstreamOutput, ...]:
     return tuple(UpstreamOutput(url=item) for item in items if isinstance(item, str) and item)
 
 
+# How Replicate words a safety refusal in a failed prediction's error (its E005 error:
+# "The input or output was flagged as sensitive").
+_MODERATION = ("flagged as sensitive", "(e005)", "nsfw", "content policy")
+
+
+def is_moderation(reason: str) -> bool:
+    text = reason.lower()
+    return any(phrase in text for phrase in _MODERATION)
+
+
 def prediction_status(prediction: JSON) -> UpstreamStatus:
     """Normalise one Prediction object (from a poll or a webhook)."""
     word = prediction.get("status")
@@ -155,9 +166,8 @@ def prediction_status(prediction: JSON) -> UpstreamStatus:
     if state == "failed":
         reason = prediction.get("error")
         message = reason if isinstance(reason, str) and reason else f"prediction {word}"
-        return UpstreamStatus(
-            state="failed", error=UpstreamRejected(message, request_id=pid), raw_status=word
-        )
+        cls = UpstreamContentPolicy if is_moderation(message) else UpstreamRejected
+        return UpstreamStatus(state="failed", error=cls(message, request_id=pid), raw_status=word)
     progress, eta = progress_of(prediction.get("logs")) if state == "running" else (None, None)
     return UpstreamStatus(state=state, progress=progress, eta_s=eta, raw_status=word)
 
@@ -249,6 +259,13 @@ class ReplicateAdapter(AdapterBase):
         return UpstreamRef(id=pid, request_id=request_id or pid, state={})
 
     # -------------------------------------------------------------------- poll
+
+    async def check(self) -> bool:
+        """``GET /v1/account``: who the token belongs to."""
+        await request_json(
+            self._ctx, "GET", f"{self._api}/account", headers=self._headers(), classify=_classify
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         answer, response = await request_json(

@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     Capability,
     ProviderContext,
     Route,
@@ -190,6 +190,13 @@ class RunwayAdapter(AdapterBase):
         return UpstreamRef(id=task_id, request_id=request_id, state={"endpoint": path})
 
     # -------------------------------------------------------------------- poll
+
+    async def check(self) -> bool:
+        """``GET /v1/organization``: the key's organization and credit balance."""
+        await request_json(
+            self._ctx, "GET", f"{self._base}/v1/organization", headers=self._headers(), classify=_classify
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(

@@ -25,8 +25,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from vidgate.domain.frames import frame_size
 from vidgate.domain.request import GenerationRequest
 from vidgate.media.render import render_simulation
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
-    AdapterBase,
     Capability,
     ProviderContext,
     Route,

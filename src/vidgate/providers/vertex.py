@@ -37,9 +37,9 @@ import httpx
 import jwt
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    AdapterBase,
     Capability,
     ProviderContext,
     Route,

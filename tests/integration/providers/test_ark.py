@@ -108,14 +108,13 @@ async def test_text_to_video_end_to_end(adapter: ArkAdapter, fake: ArkFake) -> N
 
     method, path, body = fake.requests[0]
     assert (method, path) == ("POST", TASKS)
-    assert body == {
+    assert body == {  # settings as top-level fields, as the current BytePlus SDK sends them
         "model": "seedance-1-0-lite-t2v-250428",
-        "content": [
-            {
-                "type": "text",
-                "text": "A cat surfing at sunset --resolution 1080p --ratio 16:9 --duration 5 --seed 11",
-            }
-        ],
+        "content": [{"type": "text", "text": "A cat surfing at sunset"}],
+        "resolution": "1080p",
+        "ratio": "16:9",
+        "duration": 5,
+        "seed": 11,
     }
     assert fake.seen_headers[0]["authorization"] == "Bearer test-key"
 
@@ -154,12 +153,13 @@ async def test_reference_images(adapter: ArkAdapter, fake: ArkFake) -> None:
     assert fake.requests[-1][2]["content"][1]["role"] == "reference_image"
 
 
-async def test_body_fields_replace_their_flags(adapter: ArkAdapter, fake: ArkFake) -> None:
+async def test_params_and_options_override_the_fields(adapter: ArkAdapter, fake: ArkFake) -> None:
     route = Route(provider="ark", model="dreamina-seedance-2-0-260128", params={"resolution": "720p"})
     req = REQ.model_copy(update={"provider_options": {"ratio": "9:16", "service_tier": "flex"}})
     await adapter.submit(req, route, ATTEMPT)
     body = fake.requests[-1][2]
-    assert body["content"][0]["text"] == "A cat surfing at sunset --duration 5 --seed 11"
+    assert body["content"][0]["text"] == "A cat surfing at sunset"
+    assert (body["duration"], body["seed"]) == (5, 11)
     assert body["resolution"] == "720p"
     assert body["ratio"] == "9:16"
     assert body["service_tier"] == "flex"
@@ -251,7 +251,19 @@ async def test_bad_input_is_rejected_with_code(adapter: ArkAdapter) -> None:
     with pytest.raises(UpstreamRejected) as caught:
         await adapter.submit(REQ.model_copy(update={"aspect_ratio": "5:4"}), ROUTE, ATTEMPT)
     assert caught.value.message.startswith("InvalidParameter:")
-    assert "--ratio" in caught.value.message
+    assert "`ratio`" in caught.value.message
+
+
+async def test_the_fake_refuses_prompt_flags(http: httpx.AsyncClient, base_url: str, fake: ArkFake) -> None:
+    """The old ``--flag`` form is refused, so an adapter sending it cannot pass unnoticed."""
+    answer = await http.post(
+        f"{base_url}{TASKS}",
+        json={"model": "m", "content": [{"type": "text", "text": "a cat --ratio 16:9"}]},
+        headers={"Authorization": "Bearer test-key"},
+    )
+    assert answer.status_code == 400
+    assert "--ratio" in answer.json()["error"]["message"]
+    assert not fake.jobs
 
 
 async def test_cancel_queued_task(adapter: ArkAdapter, fake: ArkFake) -> None:
@@ -285,7 +297,7 @@ async def test_callback_is_an_unverified_hint(
     url, calls = receiver
     adapter = ArkAdapter(make_ctx(http, base_url, callback_url=url))
     ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
-    assert fake.requests[-1][2]["callback_url"] == url
+    assert fake.requests[-1][2]["callback_url"] == f"{url}?job={ATTEMPT.job_id}"
     for _ in range(200):
         if any(json.loads(c.body)["status"] == "succeeded" for c in calls):
             break

@@ -124,7 +124,7 @@ async def test_queue_position_and_running(
     fake.script.latency_s = 10
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
     first = await adapter.submit(REQ, LTX, ATTEMPT)
-    second = await adapter.submit(REQ, LTX, ATTEMPT)
+    second = await adapter.submit(REQ, LTX, SubmitAttempt.first("another-job"))
     status = await adapter.poll(second)
     assert status.state == "queued"
     assert status.queue_position == 1
@@ -156,7 +156,7 @@ async def test_inline_and_file_workflows_with_overrides(
 async def test_image_is_uploaded_and_injected(
     serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake
 ) -> None:
-    adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), workflow=json.dumps(I2V)))
+    adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), user_http=http, workflow=json.dumps(I2V)))
     req = REQ.model_copy(update={"images": (ImageInput(url=PNG),)})
     ref = await adapter.submit(req, LTX, ATTEMPT)
     graph = graph_sent(fake)
@@ -295,7 +295,7 @@ async def test_cancel_pending_and_running(
     fake.script.latency_s = 10
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
     running = await adapter.submit(REQ, LTX, ATTEMPT)
-    pending = await adapter.submit(REQ, LTX, ATTEMPT)
+    pending = await adapter.submit(REQ, LTX, SubmitAttempt.first("another-job"))
     fake.jobs[running.id].created -= 5
     await adapter.cancel(pending)
     assert fake.requests[-1][:2] == ("POST", "/queue")

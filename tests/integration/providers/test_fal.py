@@ -307,7 +307,7 @@ async def test_webhook_query_param_and_error_payload(
     ctx = make_ctx(http, base, callback_url="https://gw.example/cb/fal/tok")
     adapter = FalAdapter(ctx)
     ref = await adapter.submit(REQ, KLING, ATTEMPT)
-    assert fake.jobs[ref.id].callback_url == "https://gw.example/cb/fal/tok"
+    assert fake.jobs[ref.id].callback_url == f"https://gw.example/cb/fal/tok?job={ATTEMPT.job_id}"
     payload = {
         "request_id": ref.id,
         "gateway_request_id": ref.id,

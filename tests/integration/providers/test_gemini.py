@@ -111,7 +111,7 @@ async def test_text_to_video_end_to_end(fake: GeminiFake, adapter: GeminiAdapter
 async def test_image_to_video_sends_inline_images(
     fake: GeminiFake, http: httpx.AsyncClient, image_url: str
 ) -> None:
-    adapter = GeminiAdapter(make_ctx(http, fake.base_url))
+    adapter = GeminiAdapter(make_ctx(http, fake.base_url, user_http=http))
     first = "data:image/jpeg;base64," + base64.b64encode(b"jpeg-bytes").decode()
     req = REQ.model_copy(
         update={
@@ -250,4 +250,5 @@ async def test_no_callbacks_and_no_cancel(adapter: GeminiAdapter) -> None:
     assert Capability.CALLBACK not in adapter.capabilities
     assert Capability.CANCEL not in adapter.capabilities
     assert adapter.parse_callback(CallbackRequest(headers={}, body=b'{"name": "x"}')) is None
-    assert await adapter.cancel(UpstreamRef(id="models/m/operations/x")) is None
+    with pytest.raises(UpstreamRejected, match="cannot cancel"):  # the shared default
+        await adapter.cancel(UpstreamRef(id="models/m/operations/x"))

@@ -84,6 +84,7 @@ async def test_text_to_video_end_to_end(fake: KlingFake, adapter: KlingAdapter) 
     assert (method, path) == ("POST", "/v1/videos/text2video")
     # Kling has no seed or resolution field; duration is a string.
     assert body == {
+        "external_task_id": ATTEMPT.job_id,  # our reference, for find()
         "model_name": "kling-v2-1-master",
         "prompt": "a paper boat in a gutter stream",
         "negative_prompt": "text",
@@ -192,8 +193,9 @@ async def test_malformed_and_unknown_shapes(fake: KlingFake, adapter: KlingAdapt
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
     fake.script.malformed, fake.script.unknown_shape = False, True
-    with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE, ATTEMPT)
+    with pytest.raises(UpstreamProtocolError) as caught:
+        await adapter.submit(REQ, ROUTE, SubmitAttempt.first("another-job"))
+    assert caught.value.outcome_unknown  # a 2xx nobody can read: it may have been accepted
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
 
@@ -252,7 +254,7 @@ async def test_callback_is_an_unverified_hint(
     ctx = make_ctx(http, fake.base_url, api_key="ak-test", callback_url=url, secret_key=SECRET)
     adapter = KlingAdapter(ctx)
     ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
-    assert fake.requests[0][2]["callback_url"] == url
+    assert fake.requests[0][2]["callback_url"] == f"{url}?job={ATTEMPT.job_id}"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
     while not calls:
@@ -274,7 +276,8 @@ async def test_callback_parsing_edges(adapter: KlingAdapter) -> None:
     minimax = b'{"task_id": "1", "status": "success"}'
     assert adapter.parse_callback(CallbackRequest(headers={}, body=minimax)) is None
     assert adapter.parse_callback(CallbackRequest(headers={}, body=b"[1]")) is None
-    assert await adapter.cancel(UpstreamRef(id="1")) is None
+    with pytest.raises(UpstreamRejected, match="cannot cancel"):
+        await adapter.cancel(UpstreamRef(id="1"))
 
 
 async def test_unknown_status_word_is_running() -> None:

@@ -104,9 +104,8 @@ async def test_text_to_video_end_to_end(adapter: LumaAdapter, fake: LumaFake) ->
     assert_mp4(await collect(adapter.stream_output(final.outputs[0])))
 
     method, path, body = fake.requests[0]
-    assert (method, path) == ("POST", f"{PREFIX}/generations")
+    assert (method, path) == ("POST", f"{PREFIX}/generations/video")  # the lumaai SDK's create
     assert body == {
-        "generation_type": "video",
         "model": "ray-2",
         "prompt": "a paper boat on a river",
         "aspect_ratio": "16:9",
@@ -248,7 +247,7 @@ async def test_callback_is_an_unverified_hint(
     url, calls = receiver
     adapter = LumaAdapter(make_ctx(http, base_url, callback_url=url))
     ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
-    assert fake.requests[-1][2]["callback_url"] == url
+    assert fake.requests[-1][2]["callback_url"] == f"{url}?job={ATTEMPT.job_id}"
     for _ in range(200):
         if any(json.loads(c.body)["state"] == "completed" for c in calls):
             break

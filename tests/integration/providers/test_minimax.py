@@ -245,7 +245,7 @@ async def test_callback_handshake_then_unverified_pushes(
     endpoint, url = receiver
     adapter = MinimaxAdapter(make_ctx(http, fake.base_url, callback_url=url))
     ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
-    assert fake.requests[0][2]["callback_url"] == url
+    assert fake.requests[0][2]["callback_url"] == f"{url}?job={ATTEMPT.job_id}"
 
     def pushes() -> list[dict[str, Any]]:
         return [json.loads(c.body) for c in endpoint.calls[1:]]

@@ -154,15 +154,15 @@ async def test_failure_reason_surfaces(serve_fake: Any, http: httpx.AsyncClient,
     assert final.error.message == "CUDA error: out of memory"
 
 
-async def test_moderated_prediction_is_a_rejection_with_its_reason(
+async def test_moderated_prediction_is_a_content_refusal_with_its_reason(
     serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake
 ) -> None:
-    # Replicate has no structured content-policy code: the model's message is kept.
+    # No structured code in the body, but Replicate's E005 wording ("flagged as
+    # sensitive") is read as content policy; the message is kept as is.
     fake.script.content_policy = True
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
     final = (await run_to_end(adapter, await adapter.submit(REQ, KLING, ATTEMPT)))[-1]
-    assert isinstance(final.error, UpstreamRejected)
-    assert not isinstance(final.error, UpstreamContentPolicy)
+    assert isinstance(final.error, UpstreamContentPolicy)
     assert final.error.message == FLAGGED
 
 
@@ -266,7 +266,7 @@ async def test_signed_webhooks(
     adapter = ReplicateAdapter(ctx)
     ref = await adapter.submit(REQ, KLING, ATTEMPT)
     sent = fake.requests[0][2]
-    assert sent["webhook"] == f"{url}/cb/replicate/tok"
+    assert sent["webhook"] == f"{url}/cb/replicate/tok?job={ATTEMPT.job_id}"
     assert sent["webhook_events_filter"] == ["start", "completed"]
 
     deadline = time.monotonic() + 5

@@ -86,6 +86,7 @@ async def test_text_to_video_end_to_end(adapter: XaiAdapter, fake: XaiFake) -> N
     assert body == {
         "model": "grok-imagine-video",
         "prompt": "a glowing rocket over red dunes",
+        "user": ATTEMPT.job_id,
         "duration": 6,
         "aspect_ratio": "16:9",
         "resolution": "720p",
@@ -220,8 +221,9 @@ async def test_no_cancel_and_no_callbacks(adapter: XaiAdapter, fake: XaiFake) ->
     assert Capability.CALLBACK not in adapter.capabilities
     ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     calls = len(fake.requests)
-    assert await adapter.cancel(ref) is None
-    assert len(fake.requests) == calls  # a no-op: nothing was sent
+    with pytest.raises(UpstreamRejected, match="cannot cancel"):  # the shared default
+        await adapter.cancel(ref)
+    assert len(fake.requests) == calls  # nothing was sent
     assert adapter.parse_callback(CallbackRequest(headers={}, body=b'{"status":"done"}')) is None
 
 
