@@ -42,7 +42,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +89,7 @@ class StubAdapter:
         self.capabilities = frozenset({Capability.CANCEL})
         self._video = sample_mp4(1)
 
-    async def submit(self, req: Any, route: Any) -> Any:
+    async def submit(self, req: Any, route: Any, attempt: Any) -> Any:
         from vidgate.providers.base import UpstreamRef
 
         return UpstreamRef(id=f"stub-{uuid.uuid4().hex}", state={"t0": time.time()})
@@ -279,7 +278,7 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
     from vidgate.clock import utcnow
     from vidgate.domain.request import GenerationRequest
     from vidgate.domain.states import JobStatus
-    from vidgate.providers.base import ProviderContext, Route
+    from vidgate.providers.base import ProviderContext, Route, SubmitAttempt
     from vidgate.providers.fal import FalAdapter
     from vidgate.service.jobs import JobService
     from vidgate.store import jobs as job_store
@@ -288,9 +287,7 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
     _secret, principal = await make_key(url, "tracking", mode="live", credit_usd="1000000")
     db = Database(url)
     catalog = load_catalog(None)
-    service = JobService(
-        db, catalog, job_timeout_s=3600, credit_usd=Decimal("0.01"), availability=lambda spec: None
-    )
+    service = JobService(db, catalog, job_timeout_s=3600, availability=lambda spec: None)
     spec = catalog.get(MODEL)
     route_spec = next(r for r in spec.routes if r.provider == "fal")
     route = Route(provider="fal", model=route_spec.model, params=route_spec.params)
@@ -310,7 +307,7 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
             async with gate:
                 request = GenerationRequest(model=MODEL, prompt=f"benchmark job {index}", duration_s=5)
                 job = (await service.submit(principal, request, dialect="native")).job
-                ref = await adapter.submit(job.request, route)
+                ref = await adapter.submit(job.request, route, SubmitAttempt.first(job.id))
                 done_at[job.id] = time.time() + args.latency
                 now = utcnow()
                 first_poll = now + timedelta(seconds=FIRST_POLL_SPREAD_S * index / args.jobs)

@@ -24,6 +24,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="Issue and revoke API keys.")
 accounts_app = typer.Typer(no_args_is_help=True, help="Accounts and their balances.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
+providers_app = typer.Typer(no_args_is_help=True, help="The configured upstream providers.")
+app.add_typer(providers_app, name="providers")
 console = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (env VIDGATE_DATA_DIR).")]
@@ -57,15 +59,33 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="API only; run `vidgate worker` elsewhere.")
     ] = False,
+    dialect_port: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dialect-port",
+            help="NAME=PORT: also serve dialect NAME at the root of PORT (repeatable; "
+            "env VIDGATE_DIALECT_PORTS=apiframe=8003,thalam=8001).",
+        ),
+    ] = None,
 ) -> None:
     """Start the gateway: API, worker and playground in one process."""
     import uvicorn
 
+    from vidgate.api.dialects import root_map
+    from vidgate.api.dialects.roots import RootConfigError
     from vidgate.bootstrap import first_run
     from vidgate.runtime.app import create_app
     from vidgate.runtime.roles import Role
 
     settings = _settings(data_dir)
+    if dialect_port:
+        settings = settings.model_copy(
+            update={"dialect_ports": ",".join([settings.dialect_ports, *dialect_port]).strip(",")}
+        )
+    try:
+        roots = root_map(settings)
+    except RootConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
     configure_logging(settings.log_level)
     demo = asyncio.run(first_run(settings))
     base = settings.public_url or f"http://{host}:{port}"
@@ -76,12 +96,13 @@ def serve(
     if demo:
         print(f"  demo account {demo.account_name!r}, test-mode key (test credit only):")
         print(f"  {demo.secret}", flush=True)
-    uvicorn.run(
-        create_app(settings, role=Role.API if no_worker else Role.ALL),
-        host=host,
-        port=port,
-        log_level="warning",
-    )
+    for dialect_at, prefix in sorted(roots.by_port.items()):
+        print(f"  {prefix.strip('/')} at the root of http://{host}:{dialect_at}")
+    asgi = create_app(settings, role=Role.API if no_worker else Role.ALL)
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning")
+    # One server (one lifespan, one worker) listening on the main port and every dialect port.
+    sockets = [uvicorn.Config(asgi, host=host, port=p).bind_socket() for p in [port, *sorted(roots.by_port)]]
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 @app.command()
@@ -330,6 +351,52 @@ def _generate(client: Any, output: Path, **fields: Any) -> None:
     console.print(f"saved {output} ({size} bytes, charged ${video['cost']['charged']})")
 
 
+# ---------------------------------------------------------------- providers
+
+
+@providers_app.command("check")
+def providers_check(data_dir: DataDir = None) -> None:
+    """One cheap call per enabled provider that proves its credentials and base URL.
+
+    No generation is bought. Exits 1 when any provider refused or could not be reached.
+    """
+    import httpx
+
+    from vidgate.providers.base import UpstreamError
+    from vidgate.worker.providers import ProviderPool
+
+    settings = _settings(data_dir)
+
+    async def run() -> list[tuple[str, str, bool]]:
+        results: list[tuple[str, str, bool]] = []
+        async with httpx.AsyncClient(timeout=settings.upstream_timeout_s) as http:
+            pool = ProviderPool(settings, http)
+            try:
+                for name in pool.enabled:
+                    adapter = pool.adapter(name)
+                    assert adapter is not None
+                    try:
+                        proved = await adapter.check()
+                    except UpstreamError as exc:
+                        results.append((name, f"{exc.code}: {exc.message}", False))
+                    else:
+                        results.append((name, "ok" if proved else "no cheap check for this upstream", True))
+            finally:
+                await pool.aclose()
+        return results
+
+    results = asyncio.run(run())
+    if not results:
+        console.print("no provider is configured (set VIDGATE_<NAME>_API_KEY)")
+        return
+    table = Table("provider", "result")
+    for name, outcome, good in results:
+        table.add_row(name, outcome if good else f"[red]{outcome}[/red]")
+    Console().print(table)
+    if not all(good for _, _, good in results):
+        raise typer.Exit(1)
+
+
 # ------------------------------------------------------------ fake upstream
 
 
@@ -339,20 +406,42 @@ def fake_upstream(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
     api_key: Annotated[str, typer.Option("--api-key", help="The key the fake accepts.")] = "test-key",
     latency: Annotated[float, typer.Option(help="Seconds from submit to done.")] = 2.0,
+    chaos: Annotated[
+        str,
+        typer.Option(help='Random faults per API call, e.g. "5xx=0.2,429=0.05,slow=0.1,malformed=0.05".'),
+    ] = "",
+    slow_s: Annotated[float, typer.Option("--slow-s", help="How long a 'slow' answer is held back.")] = 40.0,
+    seed: Annotated[int | None, typer.Option(help="Seed for the chaos draws (repeatable runs).")] = None,
+    callback_mode: Annotated[
+        list[str] | None,
+        typer.Option("--callback-mode", help="twice, out_of_order, late or unknown_id (repeatable)."),
+    ] = None,
 ) -> None:
     """Serve a fake upstream that speaks NAME's real protocol (for tests and benchmarks)."""
     import uvicorn
 
-    from vidgate.testing.fake import FakeScript
+    from vidgate.testing.chaos import Chaos
+    from vidgate.testing.fake import CALLBACK_MODES, FakeScript
     from vidgate.testing.fakes import FAKES, fake_class
 
     if name not in FAKES:
         console.print(f"[red]unknown provider {name!r}; one of: {', '.join(sorted(FAKES))}[/red]")
         raise typer.Exit(2)
-    fake = fake_class(name)(api_key=api_key, script=FakeScript(latency_s=latency))
+    modes = list(callback_mode or [])
+    if unknown := set(modes) - CALLBACK_MODES:
+        console.print(f"[red]unknown callback mode(s): {', '.join(sorted(unknown))}[/red]")
+        raise typer.Exit(2)
+    try:
+        faults = Chaos.parse(chaos, slow_s=slow_s)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    script = FakeScript(latency_s=latency, callback_modes=modes)
+    fake = fake_class(name)(api_key=api_key, script=script, chaos=faults, seed=seed)
     fake.base_url = f"http://127.0.0.1:{port}"
     print(
-        f"fake {name} upstream on {fake.base_url} (key {api_key!r}); script it via POST /__fake__/script",
+        f"fake {name} upstream on {fake.base_url} (key {api_key!r}); script it via POST /__fake__/script, "
+        "chaos via POST /__fake__/chaos, submissions at GET /__fake/submissions",
         flush=True,
     )
     uvicorn.run(fake.app(), host="127.0.0.1", port=port, log_level="warning")

@@ -40,12 +40,14 @@ class Settings(BaseSettings):
     body_idle_timeout_s: float = 30.0  # a request body that stalls this long gets 408
     body_timeout_s: float = 300.0  # and one that takes longer than this in all
     max_output_bytes: int = 2 * 1024 * 1024 * 1024
-    upstream_timeout_s: float = 30.0
-    apiframe_credit_usd: Decimal = Decimal("0.01")
+    upstream_timeout_s: float = 30.0  # polls, cancels, look-ups
+    upstream_submit_timeout_s: float = 120.0  # the call that creates an upstream job
+    dialect_ports: str = ""  # "apiframe=8003,thalam=8001": dialects served at the root of their own port
+    dialect_hosts: str = ""  # "api.example.com=apiframe": dialects served at the root of a host name
 
     worker_concurrency: int = 16
     worker_poll_interval_s: float = 0.5
-    lease_s: float = 60.0
+    lease_s: float = 15.0  # renewed while a step runs; a dead worker's jobs return after this
 
     demo_credit_usd: Decimal = Decimal("25")
     log_level: str = "info"

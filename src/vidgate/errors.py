@@ -105,6 +105,21 @@ class RateLimited(GatewayError):
         self.reset_at = reset_at
 
 
+class ServiceUnavailable(GatewayError):
+    """A dependency (the database) is unreachable for now; the request changed nothing.
+
+    Answered as 503 with ``Retry-After``, so that clients retry instead of giving up.
+    """
+
+    status = 503
+    code = "service_unavailable"
+    type = "api_error"
+
+    def __init__(self, message: str, *, retry_after_s: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class UpstreamFailed(GatewayError):
     """An upstream failed at submit time (nothing was charged)."""
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -55,22 +56,8 @@ def start_server(
         }
     )
     log = tmp_path / "server.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vidgate",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            *args,
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        process = _spawn(port, data_dir, env, out, args)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -87,6 +74,27 @@ def start_server(
         time.sleep(0.1)
     key_line = [line for line in log.read_text().splitlines() if line.strip().startswith("vg_test_")]
     return process, Served(base_url, data_dir, key_line[0].strip() if key_line else "", env, log)
+
+
+def _spawn(
+    port: int, data_dir: Path, env: dict[str, str], out: IO[bytes], args: tuple[str, ...]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vidgate",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:

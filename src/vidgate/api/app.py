@@ -4,7 +4,6 @@ callbacks and the playground. Services come from the composition root
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -17,16 +16,15 @@ from vidgate import __version__, web
 from vidgate.api import admin, dialects
 from vidgate.api.baseurl import BaseUrl, RememberBaseUrl
 from vidgate.api.context import Services, services
+from vidgate.api.dialects.roots import DialectRoots
 from vidgate.api.errors import ErrorRouter, install_error_handlers
 from vidgate.api.limits import BodyLimits
 from vidgate.api.media import router as media_router
 from vidgate.api.native import router as native_router
 from vidgate.api.ratelimit import RateLimitMiddleware
 from vidgate.api.webhooks import router as webhooks_router
-from vidgate.clock import utcnow
 from vidgate.config import Settings
 from vidgate.providers.base import CallbackRequest
-from vidgate.store import jobs as job_store
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -61,9 +59,12 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     app.add_api_route("/callbacks/{provider}", _callback, methods=["POST"], include_in_schema=False)
     dialects.install(app, errors)
     admin.install(app, errors)
-    web.install(app, errors)
+    web.install(app)
     app.add_middleware(RememberBaseUrl, memo=base_url)
-    app.add_middleware(RateLimitMiddleware, errors=errors, services=lambda: _current(app))
+    app.add_middleware(
+        RateLimitMiddleware, errors=errors, services=lambda: _current(app), rules=dialects.edge_rules()
+    )
+    app.add_middleware(DialectRoots, roots=dialects.root_map(settings))  # outermost: rewrites paths first
     return app
 
 
@@ -88,8 +89,7 @@ async def _callback(provider: str, request: Request) -> Response:
     call = CallbackRequest(
         headers=dict(request.headers), body=await request.body(), query=dict(request.query_params)
     )
-    challenge = getattr(importlib.import_module(type(adapter).__module__), "challenge_response", None)
-    if challenge is not None and (answer := challenge(call)) is not None:
+    if (answer := adapter.challenge_response(call)) is not None:
         return JSONResponse(answer)
     try:
         result = adapter.parse_callback(call)
@@ -98,9 +98,8 @@ async def _callback(provider: str, request: Request) -> Response:
         result = None
     if result is None:
         return JSONResponse({"ok": False}, status_code=400)
-    async with svc.db.transaction() as conn:
-        job = await job_store.job_by_upstream(conn, provider, result.upstream_id)
-        if job is not None:
-            await job_store.wake(conn, job.id, now=utcnow())
-    svc.wake_worker()
+    # Only a wake-up: the worker polls and decides. So a callback that comes twice, out of
+    # order, late (the job has ended) or for an unknown job changes nothing by itself.
+    if await svc.lifecycle.wake_by_upstream(provider, result.upstream_id) is not None:
+        svc.wake_worker()
     return JSONResponse({"ok": True})

@@ -17,7 +17,9 @@ from vidgate.catalog.loader import Catalog
 from vidgate.config import Settings
 from vidgate.media.storage import Storage
 from vidgate.net.urlguard import UrlGuard
+from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
+from vidgate.service.lifecycle import JobLifecycle
 from vidgate.store.engine import Database
 from vidgate.worker.providers import ProviderPool
 
@@ -31,6 +33,8 @@ class Services:
     http: httpx.AsyncClient
     pool: ProviderPool
     jobs: JobService
+    lifecycle: JobLifecycle
+    accounts: AccountService
     guard: UrlGuard
     signing_secret: bytes
     wake_worker: Callable[[], None]

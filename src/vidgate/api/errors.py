@@ -1,5 +1,8 @@
 """Rendering errors in the caller's dialect.
 
+Errors about the path itself (no such route, method not allowed) carry
+``extra["route"] = True``, for dialects whose other errors do not use HTTP statuses.
+
 Each dialect registers an ``ErrorRenderer`` for its URL prefix; the app's exception
 handlers find the renderer by the request path (longest prefix wins), so the same
 ``GatewayError`` is an OpenAI envelope on ``/v1``, a zod-style tree on Venice, a
@@ -17,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vidgate.errors import GatewayError, InvalidRequest, NotFound, RateLimited
+from vidgate.errors import GatewayError, InvalidRequest, NotFound, RateLimited, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ def openai_error(error: GatewayError) -> Response:
 
 def error_headers(error: GatewayError) -> dict[str, str]:
     headers: dict[str, str] = {}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | ServiceUnavailable):
         headers["Retry-After"] = str(error.retry_after_s)
     request_id = getattr(error, "request_id", None)
     if request_id:
@@ -93,10 +96,12 @@ def install_error_handlers(app: FastAPI, router: ErrorRouter) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            error: GatewayError = NotFound(f"no route for {request.method} {request.url.path}")
+            error: GatewayError = NotFound(f"no route for {request.method} {request.url.path}", route=True)
         elif exc.status_code == 405:
             error = InvalidRequest(
-                f"{request.method} is not allowed on {request.url.path}", code="method_not_allowed"
+                f"{request.method} is not allowed on {request.url.path}",
+                code="method_not_allowed",
+                route=True,
             )
             error.status = 405
         else:

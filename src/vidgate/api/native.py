@@ -27,9 +27,9 @@ from vidgate.errors import InvalidRequest, NotFound
 from vidgate.media.links import media_key
 from vidgate.media.probe import check_image
 from vidgate.money import format_usd
+from vidgate.service.accounts import LedgerEntry
 from vidgate.service.jobs import Idempotency
 from vidgate.service.video_object import video_object
-from vidgate.store import ledger as ledger_store
 
 router = APIRouter(prefix="/v1", tags=["videos"])
 MAX_IMAGE_BYTES = 20_000_000
@@ -104,8 +104,17 @@ def to_request(svc: Services, body: CreateVideo) -> GenerationRequest:
     duration = body.duration if body.duration is not None else parse_seconds(body.seconds)
     resolution, aspect = body.resolution, body.aspect_ratio
     if body.size:
-        resolution, size_aspect = parse_size(body.size, spec)
-        aspect = aspect or size_aspect
+        resolution, aspect = parse_size(body.size, spec)
+        for name, given, implied in (
+            ("resolution", body.resolution, resolution),
+            ("aspect_ratio", body.aspect_ratio, aspect),
+        ):
+            if given is not None and given.strip().lower() != (implied or "").lower():
+                raise InvalidRequest(
+                    f"{name} {given!r} contradicts size {body.size!r} (which is {implied or 'the default'});"
+                    f" send one of them",
+                    param=name,
+                )
     images = []
     if body.image_url:
         images.append(ImageInput(url=body.image_url, role="first_frame"))
@@ -284,9 +293,8 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 
 @router.post("/quotes", tags=["billing"], summary="Price a job without creating it")
 async def create_quote(body: QuoteRequest, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
-    spec, req, price = svc.jobs.prepare(caller, to_request(svc, body))
-    async with svc.db.read() as conn:
-        balance = await ledger_store.balance(conn, caller.account_id, caller.mode)
+    spec, req, price = svc.jobs.prepare(caller, _pricing_only(svc, to_request(svc, body)))
+    balance = await svc.accounts.balance(caller)
     return {
         "object": "quote",
         "model": spec.id,
@@ -307,45 +315,57 @@ async def create_quote(body: QuoteRequest, request: Request, caller: Caller, svc
     }
 
 
+QUOTE_PLACEHOLDER_IMAGE = "https://quote.invalid/frame.png"  # never fetched: a quote only prices
+
+
+def _pricing_only(svc: Services, req: GenerationRequest) -> GenerationRequest:
+    """A quote needs the pricing inputs only: stand-ins for a missing prompt or input image."""
+    spec = svc.catalog.get(req.model)
+    updates: dict[str, Any] = {}
+    if not req.prompt.strip():
+        updates["prompt"] = "quote"
+    roles = {image.role for image in req.images}
+    if spec.requires_image and "first_frame" not in roles:
+        updates["images"] = (*req.images, ImageInput(url=QUOTE_PLACEHOLDER_IMAGE, role="first_frame"))
+    return req.model_copy(update=updates) if updates else req
+
+
 # ------------------------------------------------------------------ account
 
 
 @router.get("/account", tags=["billing"], summary="Balance, held amount and limits")
 async def get_account(caller: Caller, svc: Svc) -> dict[str, Any]:
-    from vidgate.store import accounts as account_store
-
-    async with svc.db.read() as conn:
-        balance = await ledger_store.balance(conn, caller.account_id, caller.mode)
-        account = await account_store.account_by_id(conn, caller.account_id)
-        key = await account_store.key_by_id(conn, caller.key_id)
-    assert account is not None
-    assert key is not None
+    try:
+        view = await svc.accounts.view(caller)
+    except LookupError:
+        raise NotFound("this account or key no longer exists") from None
+    balance = view.balance
     return {
         "object": "account",
-        "id": account.id,
-        "name": account.name,
+        "id": view.account_id,
+        "name": view.name,
         "mode": caller.mode,
         "currency": "usd",
         "balance": format_usd(balance.available_micros),
         "held": format_usd(balance.held_micros),
         "balance_micros": balance.available_micros,
         "held_micros": balance.held_micros,
-        "webhook_secret": account.webhook_secret,
+        "webhook_secret": view.webhook_secret,
         "limits": {
-            "rate_limit_per_minute": account.rate_limit_per_minute or svc.settings.rate_limit_per_minute,
-            "key_spend_cap_daily": format_usd(key.spend_cap_daily_micros)
-            if key.spend_cap_daily_micros is not None
+            "rate_limit_per_minute": view.rate_limit_per_minute or svc.settings.rate_limit_per_minute,
+            "key_spend_cap_daily": format_usd(view.spend_cap_daily_micros)
+            if view.spend_cap_daily_micros is not None
             else None,
-            "key_spend_cap_total": format_usd(key.spend_cap_total_micros)
-            if key.spend_cap_total_micros is not None
+            "key_spend_cap_total": format_usd(view.spend_cap_total_micros)
+            if view.spend_cap_total_micros is not None
             else None,
-            "key_spent_total": format_usd(key.spent_total_micros),
+            "key_spent_total": format_usd(view.spent_total_micros),
         },
-        "key": {"id": key.id, "prefix": key.prefix, "mode": key.mode},
+        "key": {"id": view.key_id, "prefix": view.key_prefix, "mode": view.key_mode},
     }
 
 
-def ledger_entry(entry: ledger_store.Entry) -> dict[str, Any]:
+def ledger_entry(entry: LedgerEntry) -> dict[str, Any]:
     """One ledger entry at the wire edge (native and admin APIs alike)."""
     return {
         "id": entry.id,
@@ -369,14 +389,10 @@ async def get_ledger(
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     job_id: str | None = None,
 ) -> dict[str, Any]:
-    async with svc.db.read() as conn:
-        entries = await ledger_store.entries(
-            conn, caller.account_id, caller.mode, limit=limit + 1, before_id=before, job_id=job_id
-        )
-    page = entries[:limit]
+    page = await svc.accounts.ledger_page(caller, limit=limit, before=before, job_id=job_id)
     return {
         "object": "list",
-        "data": [ledger_entry(e) for e in page],
-        "has_more": len(entries) > limit,
-        "next_before": page[-1].id if len(entries) > limit else None,
+        "data": [ledger_entry(e) for e in page.entries],
+        "has_more": page.has_more,
+        "next_before": page.next_before,
     }

@@ -7,7 +7,6 @@ everything else is vidgate's extension and is ignored by the SDK.
 
 from __future__ import annotations
 
-from math import gcd
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,7 +47,9 @@ class RemixVideo(BaseModel):
 
 
 class QuoteRequest(CreateVideo):
-    """``POST /v1/quotes``: the same inputs as a create; nothing is created or charged."""
+    """``POST /v1/quotes``: the pricing inputs of a create (model, seconds or duration,
+    size or resolution and aspect ratio, audio, options); the other create fields are
+    accepted and do not matter. Nothing is created or charged."""
 
 
 def parse_seconds(value: str | int | None) -> int | None:
@@ -60,27 +61,36 @@ def parse_seconds(value: str | int | None) -> int | None:
     return int(text)
 
 
-def _ratio(width: int, height: int) -> str:
-    divisor = gcd(width, height)
-    return f"{width // divisor}:{height // divisor}"
+def offered_sizes(spec: ModelSpec) -> dict[tuple[int, int], tuple[str | None, str | None]]:
+    """Every frame size the model makes -> the (resolution, aspect ratio) that makes it.
 
-
-def parse_size(size: str, spec: ModelSpec) -> tuple[str | None, str | None]:
-    """``1280x720`` -> (``720p``, ``16:9``), checked against what the model offers.
-
-    A model without selectable resolutions renders at 720p: its sizes are 720p in
-    each of its aspect ratios, and the resolution is left unset.
+    A model without selectable resolutions renders at 720p (the resolution is left
+    unset); one without selectable aspect ratios makes its default shape (16:9) only.
     """
-    width_text, sep, height_text = size.lower().partition("x")
-    if not (sep and width_text.isdigit() and height_text.isdigit() and int(width_text) and int(height_text)):
-        raise InvalidRequest(f"size must look like 1280x720, got {size!r}", param="size")
-    wanted = (int(width_text), int(height_text))
     resolutions: tuple[str | None, ...] = spec.resolutions or (None,)
     aspects: tuple[str | None, ...] = spec.aspect_ratios or (None,)
     offered: dict[tuple[int, int], tuple[str | None, str | None]] = {}
     for resolution in resolutions:
         for aspect in aspects:
-            offered.setdefault(frame_size(resolution, aspect or _ratio(*wanted)), (resolution, aspect))
+            shape = aspect or spec.default_aspect_ratio
+            offered.setdefault(frame_size(resolution, shape), (resolution, aspect))
+    return offered
+
+
+def parse_size(size: str, spec: ModelSpec) -> tuple[str | None, str | None]:
+    """``1280x720`` -> (``720p``, ``16:9``), one of the sizes the model makes; else a 400
+    naming them. An image-to-video model whose frame follows its input image has no
+    size to choose."""
+    width_text, sep, height_text = size.lower().partition("x")
+    if not (sep and width_text.isdigit() and height_text.isdigit() and int(width_text) and int(height_text)):
+        raise InvalidRequest(f"size must look like 1280x720, got {size!r}", param="size")
+    wanted = (int(width_text), int(height_text))
+    if not spec.aspect_ratios and spec.requires_image:
+        raise InvalidRequest(
+            f"{spec.id} makes its video in the input image's shape; size cannot be chosen, leave it out",
+            param="size",
+        )
+    offered = offered_sizes(spec)
     if wanted in offered:
         return offered[wanted]
     choices = ", ".join(sorted(f"{w}x{h}" for w, h in offered))

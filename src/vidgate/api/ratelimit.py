@@ -1,22 +1,23 @@
 """Rate limits per account, as a pure ASGI middleware on the ``limits`` library.
 
-The caller is the account behind the API key in the usual headers: a Bearer
-token (with or without a dialect's key prefix, ``tl-``/``ky-``/``afk_``) or
-``X-API-Key``. Keys are mapped to their account and its own
-``rate_limit_per_minute`` through the store, cached for a few seconds. A request
-without a known key passes untouched: authentication refuses it further in.
+The caller is the account behind the API key, read in every ``KeyForm`` the
+dialects declare (their headers and key prefixes; see ``EdgeRules``). Keys are
+mapped to their account and its own ``rate_limit_per_minute`` through the store,
+cached for a few seconds. A request without a known key passes untouched:
+authentication refuses it further in.
 
 Limits: the account's own limit, else ``settings.rate_limit_per_minute`` (0 turns
 the default off; an account's explicit limit still applies), plus per-route
-limits where a dialect documents them (Venice: queue 40/min, retrieve 120/min).
+limits where a dialect declares them (``RouteLimit``).
 Counting uses a moving window, in memory by default and in Redis when
 ``settings.redis_url`` is set, so that replicas share one count. If Redis is
 unreachable the request is let through (and logged): a limiter outage must not
 become an API outage.
 
 Every counted response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``
-and ``X-RateLimit-Reset`` (a Unix time), plus Venice's ``x-ratelimit-*-requests``
-on Venice paths; a refused one is a 429 in the caller's dialect with ``Retry-After``.
+and ``X-RateLimit-Reset`` (a Unix time), plus a dialect's own names for them under
+its prefix (``LimitHeaders``); a refused one is a 429 in the caller's dialect with
+``Retry-After``. Nothing here knows a dialect by name.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio  # noqa: F401  (imported here, once: ``limits`` imports it lazily, racily across threads)
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -37,39 +38,62 @@ from limits.storage import storage_from_string
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vidgate.api.auth import BEARER, KeyForm
 from vidgate.api.context import Services
 from vidgate.api.errors import ErrorRouter
-from vidgate.billing.keys import hash_key, looks_like_key, strip_dialect_prefix
+from vidgate.billing.keys import hash_key, looks_like_key
 from vidgate.errors import RateLimited
 from vidgate.store import accounts as account_store
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIXES = ("tl-", "ky-", "kyma-", "afk_")
-VENICE_PREFIX = "/venice/"
-# (method, path) -> requests per minute, on top of the account's own limit.
-ROUTE_LIMITS: dict[tuple[str, str], int] = {
-    ("POST", "/venice/api/v1/video/queue"): 40,
-    ("POST", "/venice/api/v1/video/retrieve"): 120,
-}
+
+@dataclass(frozen=True, slots=True)
+class RouteLimit:
+    """Requests per minute on one route, on top of the account's own limit.
+
+    ``path`` is relative to the declaring dialect's prefix (``/video/queue``).
+    """
+
+    method: str
+    path: str
+    per_minute: int
 
 
-def api_key_of(headers: dict[bytes, bytes]) -> str | None:
-    """The vidgate key a request carries, with any dialect prefix removed."""
-    candidates: list[str] = []
-    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        candidates.append(token.strip())
-    if api_key := headers.get(b"x-api-key", b"").decode("latin-1").strip():
-        candidates.append(api_key)
-    for candidate in candidates:
-        if looks_like_key(candidate):
-            return candidate
-        for prefix in KEY_PREFIXES:
-            stripped = strip_dialect_prefix(candidate, prefix)
-            if stripped is not None and looks_like_key(stripped):
-                return stripped
+@dataclass(frozen=True, slots=True)
+class LimitHeaders:
+    """A dialect's own names for the limit, remaining and reset headers."""
+
+    limit: str
+    remaining: str
+    reset: str
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeRules:
+    """What the limiter learns from the dialects: key forms, route limits, header names."""
+
+    key_forms: tuple[KeyForm, ...] = (BEARER,)
+    # (METHOD, absolute path) -> requests per minute
+    route_limits: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (path prefix, header names), longest prefix first
+    limit_headers: tuple[tuple[str, LimitHeaders], ...] = ()
+
+    def headers_for(self, path: str) -> LimitHeaders | None:
+        for prefix, names in self.limit_headers:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return names
+        return None
+
+
+def api_key_of(headers: dict[bytes, bytes], forms: tuple[KeyForm, ...] = (BEARER,)) -> str | None:
+    """The vidgate key a request carries in any declared form, with its prefix removed."""
+    text = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers.items()}
+    for form in forms:
+        token = form.token(text)
+        secret = form.secret(token) if token is not None else None
+        if secret is not None and looks_like_key(secret):
+            return secret
     return None
 
 
@@ -133,9 +157,11 @@ class RateLimitMiddleware:
         *,
         errors: ErrorRouter,
         services: Callable[[], Services | None],
+        rules: EdgeRules | None = None,
         cache_s: float = 30.0,
     ) -> None:
         self.app = app
+        self.rules = rules or EdgeRules()
         self.errors = errors
         self.services = services
         self.keys = KeyCache(cache_s)
@@ -148,7 +174,8 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         svc = self.services()
-        secret = api_key_of(dict(scope.get("headers") or [])) if svc is not None else None
+        raw_headers = dict(scope.get("headers") or [])
+        secret = api_key_of(raw_headers, self.rules.key_forms) if svc is not None else None
         if svc is None or secret is None:
             await self.app(scope, receive, send)
             return
@@ -156,7 +183,7 @@ class RateLimitMiddleware:
         if window is None:
             await self.app(scope, receive, send)
             return
-        headers = _headers(window, venice=scope["path"].startswith(VENICE_PREFIX))
+        headers = _headers(window, self.rules.headers_for(scope["path"]))
         if not window.allowed:
             retry_after = max(1, math.ceil(window.reset_at - time.time()))
             error = RateLimited(
@@ -212,7 +239,7 @@ class RateLimitMiddleware:
         default = svc.settings.rate_limit_per_minute
         per_minute = caller.per_minute if caller.per_minute is not None else default
         found: list[tuple[RateLimitItem, str]] = []
-        route = ROUTE_LIMITS.get((method.upper(), path.rstrip("/") or "/"))
+        route = self.rules.route_limits.get((method.upper(), path.rstrip("/") or "/"))
         if route is not None and default > 0:
             found.append((RateLimitItemPerMinute(route), f"{method.upper()} {path}"))
         if per_minute > 0:
@@ -227,18 +254,18 @@ class RateLimitMiddleware:
         return self._limiter
 
 
-def _headers(window: Window, *, venice: bool) -> dict[str, str]:
+def _headers(window: Window, own: LimitHeaders | None) -> dict[str, str]:
     headers = {
         "X-RateLimit-Limit": str(window.limit),
         "X-RateLimit-Remaining": str(window.remaining),
         "X-RateLimit-Reset": str(window.reset_at),
     }
-    if venice:
+    if own is not None:
         headers.update(
             {
-                "x-ratelimit-limit-requests": str(window.limit),
-                "x-ratelimit-remaining-requests": str(window.remaining),
-                "x-ratelimit-reset-requests": str(window.reset_at),
+                own.limit: str(window.limit),
+                own.remaining: str(window.remaining),
+                own.reset: str(window.reset_at),
             }
         )
     return headers

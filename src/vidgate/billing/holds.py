@@ -4,6 +4,20 @@ Both functions run inside the transaction that creates or ends the job, so the
 money and the state can never disagree. A hold checks, in this order: the key's
 total cap, the key's daily cap, then the account balance; the first that cannot
 cover the amount refuses the whole transaction with ``InsufficientFunds``.
+
+Lock order. Every money transaction takes its row locks in this one order:
+
+    jobs (the job's own row) -> api_keys -> key_spend_daily -> balances -> ledger_entries
+
+Submitting inserts the job, then spends on the key, then holds on the balance;
+settling updates the job's state, then gives the key its unspent room back, then
+captures and releases on the balance. Two transactions for the same key therefore
+queue on ``api_keys`` instead of each holding a lock the other wants (placing a hold
+used to take ``api_keys`` then ``balances`` while settling took them the other way
+round, which deadlocked on PostgreSQL with separate API and worker processes).
+The transactions themselves run through ``Database.run``, which retries one that
+PostgreSQL aborts anyway (serialization failure, or a deadlock with a lock taken
+elsewhere) as a whole.
 """
 
 from __future__ import annotations
@@ -78,6 +92,10 @@ async def place_hold(
 async def settle(conn: AsyncConnection, job: Job, *, capture: int, at: datetime) -> None:
     """Capture ``capture`` of the job's hold (0 on failure) and release the rest."""
     capture = max(0, min(capture, job.held_micros))
+    # api_keys before balances: see the lock order in the module docstring.
+    await ledger_store.unspend_key(
+        conn, key_id=job.key_id, amount=job.held_micros - capture, day=spend_day(job.created_at)
+    )
     await ledger_store.settle(
         conn,
         account_id=job.account_id,
@@ -87,7 +105,4 @@ async def settle(conn: AsyncConnection, job: Job, *, capture: int, at: datetime)
         held=job.held_micros,
         capture=capture,
         at=at,
-    )
-    await ledger_store.unspend_key(
-        conn, key_id=job.key_id, amount=job.held_micros - capture, day=spend_day(job.created_at)
     )

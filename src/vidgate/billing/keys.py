@@ -4,9 +4,8 @@ A key looks like ``vg_test_<43 url-safe chars>`` (or ``vg_live_...``): 256 bits 
 randomness, so a plain SHA-256 digest identifies it one-way (no password stretching
 needed). The digest is never stored as such: it is also Apiframe's webhook signing
 key, so the store keeps it keyed with the server secret (``vidgate.keyring``) and
-lookup by that keyed hash is an index probe. Dialects whose clients expect their
-own key prefix (Thalam ``tl-``, Kyma ``ky-``, Apiframe ``afk_``) accept the vidgate
-key behind that prefix: ``strip_dialect_prefix`` removes it before hashing.
+lookup by that keyed hash is an index probe. Where a key travels, and what a client
+may put ahead of it, is the API edge's business (``vidgate.api.auth.KeyForm``).
 """
 
 from __future__ import annotations
@@ -40,10 +39,3 @@ def same_hash(a: str, b: str) -> bool:
 
 def looks_like_key(secret: str) -> bool:
     return any(secret.startswith(p) for p in KEY_PREFIXES.values()) and len(secret) < 200
-
-
-def strip_dialect_prefix(secret: str, prefix: str) -> str | None:
-    """``tl-vg_test_...`` -> ``vg_test_...``; None when the prefix is missing."""
-    if not secret.startswith(prefix):
-        return None
-    return secret[len(prefix) :]

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+DEFAULT_CREDIT_USD = Decimal("0.01")  # Apiframe's published value of one credit
+
 Mode = Literal["t2v", "i2v", "motion_control", "reference"]
 Requirement = Literal["none", "optional", "required"]
 AudioSupport = Literal["none", "optional", "always"]
@@ -31,8 +33,9 @@ class PriceRule(BaseModel):
     ``resolution``, ``aspect_ratio`` or any option name such as ``mode``) joined by
     ``"+"``, e.g. ``"pro+audio"`` or ``"8+silent"``.
 
-    ``unit`` is ``usd`` or ``credit``; credits are turned into USD with the configured
-    credit value (Apiframe sells credits).
+    ``unit`` is ``usd`` or ``credit``; credits are turned into USD at ``credit_usd``
+    per credit, a fact of the price list it comes from (Apiframe sells credits at
+    $0.01), so pricing needs no setting to read a credit price.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -44,6 +47,7 @@ class PriceRule(BaseModel):
     variant_by: tuple[str, ...] = ()
     variants: dict[str, Decimal] = Field(default_factory=dict)
     unit: Literal["usd", "credit"] = "usd"
+    credit_usd: Decimal = DEFAULT_CREDIT_USD  # USD per credit (credit prices only)
     source: Literal["seed", "inferred", "operator"] = "seed"
 
     @model_validator(mode="after")

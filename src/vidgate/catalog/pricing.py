@@ -9,7 +9,8 @@ Prices follow the entry's ``PriceRule`` (see ``vidgate.catalog.models``):
 
 A rule with ``variants`` takes its amount from the variant key built from
 ``variant_by`` (``"pro+audio"``, ``"8+silent"``...). Credit prices (Apiframe) are
-rounded half-up to whole credits, then turned into USD with ``credit_usd``.
+rounded half-up to whole credits, then turned into USD at the rule's ``credit_usd``
+(a caller may pass another value, e.g. to show a price list at a different rate).
 All arithmetic is Decimal; the result is rounded half-up to whole micro-USD once.
 The request is expected to be normalised already (``validation.normalize``).
 """
@@ -26,7 +27,6 @@ from vidgate.domain.request import GenerationRequest
 from vidgate.errors import InvalidRequest, ModelUnavailable
 from vidgate.money import MICROS_PER_USD, round_micros
 
-DEFAULT_CREDIT_USD = Decimal("0.01")
 _PARAM_OF = {
     "duration": "duration",
     "resolution": "resolution",
@@ -58,7 +58,7 @@ class Quote:
     rule: str
 
 
-def quote(spec: ModelSpec, req: GenerationRequest, *, credit_usd: Decimal = DEFAULT_CREDIT_USD) -> Quote:
+def quote(spec: ModelSpec, req: GenerationRequest, *, credit_usd: Decimal | None = None) -> Quote:
     """The price of ``req`` on ``spec``; raises ModelUnavailable when there is none."""
     rule = spec.price
     if rule is None:
@@ -69,11 +69,12 @@ def quote(spec: ModelSpec, req: GenerationRequest, *, credit_usd: Decimal = DEFA
     duration = _duration(spec, req)
     variant = variant_key(rule, spec, req, duration=duration)
     amount = _amount(rule, spec, variant)
-    price, how = _apply_rule(rule, amount, duration)
+    price, how = _apply_rule(rule, amount, _priced_duration(req, duration))
     head = f"{spec.id} [{variant}]" if variant else spec.id
     if rule.unit == "credit":
         credits = int(price.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-        micros = round_micros(credits * credit_usd * MICROS_PER_USD)
+        value = credit_usd if credit_usd is not None else rule.credit_usd
+        micros = round_micros(credits * value * MICROS_PER_USD)
         line = QuoteLine(f"{head}: {how} = {credits} credits", micros)
         return Quote(micros, (line,), credits, variant, rule.rule)
     micros = round_micros(price * MICROS_PER_USD)
@@ -86,7 +87,7 @@ def settle_amount(
     *,
     delivered_duration_s: float | None,
     held_micros: int,
-    credit_usd: Decimal = DEFAULT_CREDIT_USD,
+    credit_usd: Decimal | None = None,
 ) -> int:
     """The final charge for a finished job: never more than ``held_micros``.
 
@@ -101,7 +102,7 @@ def settle_amount(
             return max(0, min(charge, held_micros))
         billable = _billable_duration(spec, req, delivered_duration_s)
         if billable < ordered:
-            shorter = req.model_copy(update={"duration_s": billable})
+            shorter = req.model_copy(update={"duration_s": billable, "asked_duration_s": None})
             # No price for the shorter variant: keep the ordered price.
             with contextlib.suppress(InvalidRequest):
                 charge = min(charge, quote(spec, shorter, credit_usd=credit_usd).micros)
@@ -146,6 +147,15 @@ def _duration(spec: ModelSpec, req: GenerationRequest) -> int:
     return req.duration_s if req.duration_s is not None else spec.default_duration
 
 
+def _priced_duration(req: GenerationRequest, whole: int) -> Decimal:
+    """The seconds a duration-priced rule charges: the asked length when it is a
+    fraction no longer than the whole seconds made (Thalam's 5.5 s), else the whole."""
+    asked = req.asked_duration_s
+    if asked is not None and 0 < asked <= whole:
+        return asked
+    return Decimal(whole)
+
+
 def _audio_on(spec: ModelSpec, req: GenerationRequest) -> bool:
     if req.audio is not None:
         return req.audio
@@ -167,14 +177,14 @@ def _amount(rule: PriceRule, spec: ModelSpec, variant: str | None) -> Decimal:
     )
 
 
-def _apply_rule(rule: PriceRule, amount: Decimal, duration: int) -> tuple[Decimal, str]:
+def _apply_rule(rule: PriceRule, amount: Decimal, duration: Decimal) -> tuple[Decimal, str]:
     """The price in the rule's unit, and how it was reached (for the quote line)."""
     each = _in_unit(rule, amount)
     if rule.rule == "flat":
         return amount, f"{each} per job"
     if rule.rule == "per_second":
         return amount * duration, f"{duration} s x {each} per second"
-    seconds = min(duration, rule.max_seconds) if rule.max_seconds else duration
+    seconds = min(duration, Decimal(rule.max_seconds)) if rule.max_seconds else duration
     price = amount * seconds / rule.base_seconds
     return price, f"{seconds} s at {each} per {rule.base_seconds} s clip"
 

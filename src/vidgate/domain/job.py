@@ -101,6 +101,10 @@ class Job:
     attempts: int = 0
     eta_s: float | None = None
     idempotency_key: str | None = None
+    # Scheduling: when the next step is due, and which worker holds the lease until when.
+    run_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
 
     @property
     def terminal(self) -> bool:

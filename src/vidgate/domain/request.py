@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,9 @@ class GenerationRequest(BaseModel):
     prompt: str = ""
     negative_prompt: str | None = None
     duration_s: int | None = None
+    # The length asked for when it is not whole (Thalam takes 5.5): ``duration_s`` is it
+    # rounded up (what the upstream is asked to make); prices follow the asked length.
+    asked_duration_s: Decimal | None = None
     resolution: str | None = None
     aspect_ratio: str | None = None
     images: tuple[ImageInput, ...] = ()

@@ -8,10 +8,11 @@ BytePlus docs):
 - ``POST /contents/generations/tasks`` with ``model`` and a ``content`` array: one
   ``{"type": "text", "text": ...}`` item and ``{"type": "image_url", "image_url": {"url"},
   "role": "first_frame" | "last_frame" | "reference_image"}`` items. Generation settings
-  travel as prompt flags appended to the text (``--resolution 720p --ratio 16:9
-  --duration 5 --seed 11``); a setting given as a top-level body field instead (route
-  params or provider options) suppresses its flag, so the two never both appear.
-  ``generate_audio`` (2.x models) is a body field. The answer is ``{"id"}``.
+  are top-level body fields, as the current BytePlus SDK sends them: ``resolution``,
+  ``ratio``, ``duration`` (integer seconds), ``seed``, ``generate_audio`` (2.x models),
+  ``watermark``. (The older ``--resolution 720p`` prompt flags are not sent.) The
+  answer is ``{"id"}``. There is no idempotency key and no client reference field;
+  ``callback_url`` carries ``?job=<gateway job id>``.
 - ``GET /contents/generations/tasks/{id}``: ``status`` is ``queued | running | succeeded |
   failed | cancelled | expired``; ``content.video_url`` lives 24 h; ``error`` is
   ``{"code", "message"}``.
@@ -25,10 +26,11 @@ BytePlus docs):
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,
@@ -36,6 +38,7 @@ from vidgate.providers.base import (
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamError,
@@ -47,14 +50,16 @@ from vidgate.providers.base import (
     UpstreamStatus,
     UpstreamTimeout,
     UpstreamUnavailable,
+    state_for,
 )
 from vidgate.providers.http import (
+    accepted_id,
+    callback_url_for,
     deep_merge,
     dig,
     expect_dict,
     merge_under,
     request_json,
-    stream_http_output,
     unsigned_hint,
 )
 
@@ -123,7 +128,7 @@ def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError |
     return error_for(code, message, status=status, request_id=request_id)
 
 
-class ArkAdapter:
+class ArkAdapter(AdapterBase):
     """Seedance content-generation tasks: submit, poll, cancel; unsigned callbacks as hints."""
 
     name = "ark"
@@ -139,7 +144,7 @@ class ArkAdapter:
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         base = ctx.base_url.rstrip("/")
         self._tasks = (base if base.endswith(PREFIX) else base + PREFIX) + TASKS
 
@@ -148,18 +153,11 @@ class ArkAdapter:
             return {"Authorization": f"Bearer {self._ctx.api_key}"}
         return {}
 
-    def build_body(self, req: GenerationRequest, route: Route) -> JSON:
+    def build_body(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt | None = None) -> JSON:
         """The create body for ``req`` (pure; no I/O)."""
         extras: JSON = merge_under(deep_merge({}, route.params), req.provider_options)
         model = route.image_model if req.first_frame and route.image_model else route.model
-        settings: list[tuple[str, Any]] = [
-            ("resolution", req.resolution.lower() if req.resolution else None),
-            ("ratio", req.aspect_ratio),
-            ("duration", req.duration_s),
-            ("seed", req.seed),
-        ]
-        flags = [f"--{name} {value}" for name, value in settings if value is not None and name not in extras]
-        text = " ".join(part for part in (req.prompt.strip(), *flags) if part)
+        text = req.prompt.strip()
         content: list[JSON] = [{"type": "text", "text": text}] if text else []
         for image in req.images:
             role = _ROLES.get(image.role)
@@ -168,25 +166,44 @@ class ArkAdapter:
                 continue
             content.append({"type": "image_url", "image_url": {"url": image.url}, "role": role})
         body: JSON = {"model": model, "content": content}
-        if req.audio is not None:
-            body["generate_audio"] = req.audio
-        if self._ctx.callback_url:
-            body["callback_url"] = self._ctx.callback_url
+        settings: dict[str, Any] = {
+            "resolution": req.resolution.lower() if req.resolution else None,
+            "ratio": req.aspect_ratio,
+            "duration": req.duration_s,
+            "seed": req.seed,
+            "generate_audio": req.audio,
+        }
+        body.update({name: value for name, value in settings.items() if value is not None})
+        callback = callback_url_for(self._ctx, attempt) if attempt else self._ctx.callback_url
+        if callback:
+            body["callback_url"] = callback
         return deep_merge(body, extras)
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         data, response = await request_json(
             self._ctx,
             "POST",
             self._tasks,
-            json_body=self.build_body(req, route),
+            json_body=self.build_body(req, route, attempt),
+            headers=self._headers(),
+            classify=_classify,
+            submit=True,
+        )
+        request_id = response.headers.get("x-request-id")
+        task_id = accepted_id(data, "id", request_id=request_id, what="task id")
+        return UpstreamRef(id=task_id, request_id=request_id)
+
+    async def check(self) -> bool:
+        """One page of the task list, read with the key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            self._tasks,
+            params={"page_num": "1", "page_size": "1"},
             headers=self._headers(),
             classify=_classify,
         )
-        task_id = expect_dict(data).get("id")
-        if not isinstance(task_id, str) or not task_id:
-            raise UpstreamProtocolError("ark answered without a task id")
-        return UpstreamRef(id=task_id, request_id=response.headers.get("x-request-id"))
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(
@@ -212,19 +229,13 @@ class ArkAdapter:
         """The task body is only a hint: unsigned, so we re-poll with our key."""
         return unsigned_hint(call, id_field="id", status_field="status")
 
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)
-
 
 def status_of(task: JSON, request_id: str | None = None) -> UpstreamStatus:
     """Normalise one task body (from a GET, or the same shape in a callback)."""
     raw = task.get("status")
     if not isinstance(raw, str):
         raise UpstreamProtocolError("ark task has no status", request_id=request_id)
-    state = _STATES.get(raw)
-    if state is None:
-        log.warning("ark: unknown task status %r; treating it as running", raw)
-        return UpstreamStatus(state="running", raw_status=raw)
+    state = state_for("ark", _STATES, raw, task.get("id") if isinstance(task.get("id"), str) else None)
     if state == "succeeded":
         url = dig(task, "content", "video_url")
         if not isinstance(url, str) or not url:

@@ -16,13 +16,25 @@ Error tree (every upstream failure surfaces as exactly one of these)::
     ├── UpstreamProtocolError         a shape we do not understand (-> 502 with the upstream request id)
     └── UpstreamOutputExpired         the output URL is gone before we could fetch it
 
+``outcome_unknown`` on an error says the upstream may have accepted a submission
+although we never read its acceptance (a read timeout or a reset after the request
+was sent, an unreadable or wrongly shaped 2xx answer). The worker then reconciles
+(idempotency key, ``find``) before it submits again. Connect errors, 4xx, 429 and
+5xx answers are proof that nothing was accepted.
+
 Unknown upstream status words are never guessed: an adapter reports them as
-``running`` (and logs them) until the job's deadline expires it.
+``running`` (and logs them) until the job's deadline expires it; ``state_for``
+is that rule, written once.
+
+A provider module must implement ``MinimalAdapter`` (name, capabilities, submit,
+poll). ``AdapterBase`` gives everything else a shared default, and ``complete()``
+turns any minimal adapter into the full ``ProviderAdapter`` the worker calls.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -32,6 +44,9 @@ import httpx
 from vidgate.domain.request import GenerationRequest
 
 JSON = dict[str, Any]
+State = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+log = logging.getLogger(__name__)
 
 
 class Capability(enum.Enum):
@@ -45,6 +60,10 @@ class Capability(enum.Enum):
     AUDIO = "audio"
     NEGATIVE_PROMPT = "negative_prompt"
     SEED = "seed"
+    # Re-submitting with the same idempotency key returns the same upstream job.
+    IDEMPOTENT_SUBMIT = "idempotent_submit"
+    # ``find`` can locate an upstream job created by an earlier attempt of a gateway job.
+    FIND = "find"
 
 
 # ---------------------------------------------------------------------- errors
@@ -63,12 +82,15 @@ class UpstreamError(Exception):
         status_code: int | None = None,
         request_id: str | None = None,
         retry_after_s: float | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.request_id = request_id
         self.retry_after_s = retry_after_s
+        # True when a submission may have been accepted upstream (see the module docstring).
+        self.outcome_unknown = outcome_unknown
 
 
 class UpstreamRejected(UpstreamError):
@@ -147,6 +169,28 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class SubmitAttempt:
+    """Which try of which gateway job a submission is; built by the worker.
+
+    ``job_id`` goes upstream wherever the upstream keeps a client reference, and
+    ``idempotency_key`` (stable across attempts of one job) wherever it honours one.
+    """
+
+    job_id: str
+    number: int
+    idempotency_key: str
+
+    @classmethod
+    def first(cls, job_id: str) -> SubmitAttempt:
+        return cls(job_id=job_id, number=1, idempotency_key=idempotency_key_for(job_id))
+
+
+def idempotency_key_for(job_id: str) -> str:
+    """The idempotency key every attempt of one gateway job sends."""
+    return f"vg_{job_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class UpstreamRef:
     """What we keep to find a job upstream again. ``state`` must be JSON-serialisable."""
 
@@ -169,7 +213,7 @@ class UpstreamOutput:
 class UpstreamStatus:
     """A normalised answer to "how is that job doing?"."""
 
-    state: Literal["queued", "running", "succeeded", "failed", "canceled"]
+    state: State
     progress: int | None = None  # 0..100 when the upstream says
     eta_s: float | None = None  # seconds until done, when the upstream hints
     queue_position: int | None = None
@@ -193,8 +237,14 @@ class ProviderContext:
     options: Mapping[str, str] = field(default_factory=dict)
     # Where the upstream may call us back (None when VIDGATE_PUBLIC_URL is not set).
     callback_url: str | None = None
-    # Per-call timeout for submit/poll/cancel, in seconds.
+    # Per-call timeout for polls, cancels and other short calls, in seconds.
     timeout_s: float = 30.0
+    # Per-call timeout for the call that creates an upstream job (longer: some upstreams
+    # validate and upload media before they answer).
+    submit_timeout_s: float = 120.0
+    # A client for URLs a *user* chose (input images): every hop checked by the URL guard.
+    # None when the pool was built without a guard; adapters then refuse to fetch them.
+    user_http: httpx.AsyncClient | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,24 +265,56 @@ class CallbackResult:
     status: UpstreamStatus | None = None  # only honoured when verified
 
 
+def state_for(provider: str, table: Mapping[str, State], word: str, upstream_id: str | None = None) -> State:
+    """The normalised state for an upstream's status word; unknown words mean running.
+
+    Never guesses an end from a word we do not know: the job's deadline expires it.
+    """
+    state = table.get(word)
+    if state is None:
+        log.warning("%s: unknown status %r for %s; treating it as running", provider, word, upstream_id)
+        return "running"
+    return state
+
+
 @runtime_checkable
-class ProviderAdapter(Protocol):
-    """One upstream API. Small and typed, shaped like an httpx transport."""
+class MinimalAdapter(Protocol):
+    """What a provider module must implement: the rest has shared defaults."""
 
     name: str
     capabilities: frozenset[Capability]
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         """Start a job upstream. Raises an ``UpstreamError`` subclass on failure."""
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         """Ask how the job is doing. Raises an ``UpstreamError`` subclass on failure."""
 
+
+@runtime_checkable
+class ProviderAdapter(MinimalAdapter, Protocol):
+    """One upstream API as the worker sees it (``complete()`` fills in the defaults)."""
+
     async def cancel(self, ref: UpstreamRef) -> None:
         """Cancel upstream; only called when ``Capability.CANCEL`` is declared."""
+
+    async def find(self, attempt: SubmitAttempt, route: Route) -> UpstreamRef | None:
+        """The upstream job an earlier attempt of this job created, or None.
+
+        Only meaningful when ``Capability.FIND`` is declared."""
 
     def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         """Read an upstream callback; None when it is not one of ours."""
 
+    def challenge_response(self, call: CallbackRequest) -> dict[str, Any] | None:
+        """The answer to an upstream's URL-verification handshake, or None when ``call``
+        is not one (MiniMax echoes a challenge before it sends anything real)."""
+
     def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
         """Yield the bytes of one output, in chunks, never the whole file at once."""
+
+    async def check(self) -> bool:
+        """Prove credentials and base URL with one cheap call that buys nothing.
+
+        True when proved; False when this upstream has no such call; raises an
+        ``UpstreamError`` (``UpstreamAuthError`` for refused credentials) otherwise."""

@@ -4,7 +4,7 @@ Wire facts (specs/upstream-protocols.md §11b, docs.comfy.org server routes):
 
 - No auth of its own; when an API key is configured it is sent as ``Authorization:
   Bearer <key>`` for the reverse proxy in front (our convention, not ComfyUI's).
-- ``POST /prompt`` ``{"prompt": <graph>, "client_id": <uuid>}`` -> ``{"prompt_id",
+- ``POST /prompt`` ``{"prompt": <graph>, "client_id": <uuid>, "prompt_id": <uuid>}`` -> ``{"prompt_id",
   "number", "node_errors"}``; a 400 carries ``error`` (``type``, ``message``) and
   ``node_errors``.
 - ``GET /history/{prompt_id}`` is ``{}`` until the run ends, then ``status.status_str``
@@ -16,6 +16,12 @@ Wire facts (specs/upstream-protocols.md §11b, docs.comfy.org server routes):
 - ``GET /view?filename=&subfolder=&type=output`` serves the file.
 - Cancel: ``POST /queue {"delete": [id]}`` while pending, ``POST /interrupt
   {"prompt_id": id}`` while running. ``POST /upload/image`` (multipart) takes images.
+- Reconciliation: the ``prompt_id`` we send is derived from the job's idempotency key
+  (newer ComfyUI builds honour a client-supplied ``prompt_id``; older ones ignore it),
+  so ``find`` asks ``/history/{id}`` and ``/queue`` for an earlier attempt's run. The
+  gateway job id also rides in ``extra_data.vidgate_job``.
+- Input images a user named by URL are fetched only through ``ctx.user_http`` (the URL
+  guard checks every hop), within a size and time cap; an error never quotes the body.
 
 The workflow comes from ``ctx.options["workflow"]`` (a path to an API-format JSON file,
 or the JSON itself), else the small built-in LTX-Video template below. Values are
@@ -32,6 +38,7 @@ encoders linked to a ``positive`` / ``negative`` input, ``seed`` / ``noise_seed`
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import copy
@@ -40,7 +47,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -48,26 +55,29 @@ from urllib.parse import urlencode
 import httpx
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    CallbackRequest,
-    CallbackResult,
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamError,
     UpstreamOutput,
     UpstreamProtocolError,
     UpstreamRef,
     UpstreamRejected,
     UpstreamStatus,
+    state_for,
 )
-from vidgate.providers.http import dig, expect_dict, request_id_of, request_json, stream_http_output
+from vidgate.providers.http import accepted_id, dig, expect_dict, request_id_of, request_json
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif")
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
+FETCH_TIMEOUT_S = 30.0  # in all, for one input image a user named
+PROMPT_ID_NAMESPACE = uuid.UUID("6f1d3c52-8a0e-4c57-9a43-0d6f7b9e2c11")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 # A starting point (LTX-Video with core nodes); operators export their own workflow.
@@ -240,16 +250,22 @@ def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError |
     return UpstreamRejected(message, status_code=status, request_id=request_id)
 
 
-class ComfyUIAdapter:
+class ComfyUIAdapter(AdapterBase):
     """A ComfyUI server: queue the workflow, read history and queue, fetch via /view."""
 
     name = "comfyui"
     capabilities = frozenset(
-        {Capability.CANCEL, Capability.IMAGE_INPUT, Capability.NEGATIVE_PROMPT, Capability.SEED}
+        {
+            Capability.CANCEL,
+            Capability.IMAGE_INPUT,
+            Capability.NEGATIVE_PROMPT,
+            Capability.SEED,
+            Capability.FIND,
+        }
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._base = ctx.base_url.rstrip("/")
         self._workflow: JSON | None = None
         self._workflow_error: str | None = None
@@ -337,36 +353,66 @@ class ComfyUIAdapter:
         return f"{subfolder}/{stored}" if isinstance(subfolder, str) and subfolder else stored
 
     async def _fetch_image(self, url: str) -> bytes:
-        """Download an input image, refusing more than ``MAX_IMAGE_BYTES``."""
+        """Download an input image a user named, through the guarded client only.
+
+        Refuses more than ``MAX_IMAGE_BYTES`` or ``FETCH_TIMEOUT_S`` in all; the error
+        the tenant sees never quotes what the URL answered."""
+        client = self._ctx.user_http
+        if client is None:
+            raise UpstreamRejected("input URL not allowed: this gateway fetches no input URLs")
         chunks: list[bytes] = []
         size = 0
         try:
-            async with self._ctx.http.stream("GET", url, timeout=self._ctx.timeout_s) as response:
-                response.raise_for_status()
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_IMAGE_BYTES:
-                        raise UpstreamRejected("the input image is too large")
-                    chunks.append(chunk)
+            async with asyncio.timeout(FETCH_TIMEOUT_S):
+                async with client.stream("GET", url, timeout=FETCH_TIMEOUT_S) as response:
+                    if not response.is_success:
+                        raise UpstreamRejected(
+                            f"could not fetch the input image: it answered HTTP {response.status_code}"
+                        )
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > MAX_IMAGE_BYTES:
+                            raise UpstreamRejected("the input image is too large")
+                        chunks.append(chunk)
+        except TimeoutError as exc:
+            raise UpstreamRejected("could not fetch the input image: it took too long") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamRejected(f"could not fetch the input image: {exc}") from exc
+            raise UpstreamRejected(f"input URL not allowed or unreachable ({type(exc).__name__})") from exc
         return b"".join(chunks)
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    @staticmethod
+    def prompt_id_for(attempt: SubmitAttempt) -> str:
+        """The prompt id every attempt of one job sends (so ``find`` can ask for it)."""
+        return str(uuid.uuid5(PROMPT_ID_NAMESPACE, attempt.idempotency_key))
+
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         client_id = uuid.uuid4().hex
+        wanted = self.prompt_id_for(attempt)
+        prompt = await self.build_prompt(req, route)
         body, response = await request_json(
             self._ctx,
             "POST",
             f"{self._base}/prompt",
-            json_body={"prompt": await self.build_prompt(req, route), "client_id": client_id},
+            json_body={
+                "prompt": prompt,
+                "client_id": client_id,
+                "prompt_id": wanted,
+                "extra_data": {"vidgate_job": attempt.job_id},
+            },
             headers=self._headers(),
             classify=_classify,
+            submit=True,
         )
-        answer = expect_dict(body, request_id_of(response))
-        prompt_id = answer.get("prompt_id")
-        if not isinstance(prompt_id, str) or not prompt_id:
-            raise UpstreamProtocolError("ComfyUI's answer has no prompt_id")
+        prompt_id = accepted_id(body, "prompt_id", request_id=request_id_of(response), what="prompt_id")
         return UpstreamRef(id=prompt_id, request_id=prompt_id, state={"client_id": client_id})
+
+    async def find(self, attempt: SubmitAttempt, route: Route) -> UpstreamRef | None:
+        """An earlier attempt's run, by the prompt id derived from the idempotency key."""
+        prompt_id = self.prompt_id_for(attempt)
+        history = await self._get(f"/history/{prompt_id}")
+        if isinstance(history.get(prompt_id), dict) or await self._queue_place(prompt_id) is not None:
+            return UpstreamRef(id=prompt_id, request_id=prompt_id, state={})
+        return None
 
     # -------------------------------------------------------------------- poll
 
@@ -387,6 +433,11 @@ class ComfyUIAdapter:
             if dig(item, 1) == prompt_id:
                 return "queued", position
         return None
+
+    async def check(self) -> bool:
+        """The server's queue (through the proxy's auth, when one is configured)."""
+        await self._get("/queue")
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         history = await self._get(f"/history/{ref.id}")
@@ -416,8 +467,7 @@ class ComfyUIAdapter:
             return UpstreamStatus(state="failed", error=error, raw_status=word)
         files = _video_outputs(entry)
         if word not in ("success", None):
-            log.warning("comfyui: unknown status %r for %s; treating it as running", word, ref.id)
-            return UpstreamStatus(state="running", raw_status=str(word))
+            return UpstreamStatus(state=state_for("comfyui", {}, str(word), ref.id), raw_status=str(word))
         if not files:
             error = UpstreamRejected("the ComfyUI workflow produced no video file", request_id=ref.id)
             return UpstreamStatus(state="failed", error=error, raw_status=word or "success")
@@ -448,9 +498,3 @@ class ComfyUIAdapter:
             headers=self._headers(),
             allow_empty=True,
         )
-
-    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
-        return None  # ComfyUI has no callbacks (only a WebSocket)
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)

@@ -26,17 +26,17 @@ UNCONFIRMED: ``parameters.audio`` (wan2.5+ automatic audio switch).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    CallbackRequest,
-    CallbackResult,
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamError,
@@ -47,8 +47,9 @@ from vidgate.providers.base import (
     UpstreamRef,
     UpstreamRejected,
     UpstreamStatus,
+    state_for,
 )
-from vidgate.providers.http import deep_merge, dig, expect_dict, merge_under, request_json, stream_http_output
+from vidgate.providers.http import accepted_id, deep_merge, dig, expect_dict, merge_under, request_json
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _parameters(req: GenerationRequest, *, image: bool) -> JSON:
     return parameters
 
 
-class DashscopeAdapter:
+class DashscopeAdapter(AdapterBase):
     """DashScope's async tasks for Wan: submit, poll ``/api/v1/tasks/{id}``, cancel."""
 
     name = "dashscope"
@@ -174,7 +175,7 @@ class DashscopeAdapter:
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._base = ctx.base_url.rstrip("/")
 
     def _headers(self, *, submit: bool = False) -> dict[str, str]:
@@ -196,7 +197,7 @@ class DashscopeAdapter:
         merge_under(body, req.provider_options)
         return (KF2V_PATH if kf2v else VIDEO_PATH), body
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         path, body = self.build_body(req, route)
         data, _ = await request_json(
             self._ctx,
@@ -205,13 +206,23 @@ class DashscopeAdapter:
             json_body=body,
             headers=self._headers(submit=True),
             classify=_classify,
+            submit=True,
         )
-        answer = expect_dict(data)
-        request_id = answer.get("request_id") if isinstance(answer.get("request_id"), str) else None
-        task_id = dig(answer, "output", "task_id")
-        if not isinstance(task_id, str) or not task_id:
-            raise UpstreamProtocolError("dashscope answered without output.task_id", request_id=request_id)
+        request_id = dig(data, "request_id") if isinstance(dig(data, "request_id"), str) else None
+        task_id = accepted_id(data, "output", "task_id", request_id=request_id, what="output.task_id")
         return UpstreamRef(id=task_id, request_id=request_id)
+
+    async def check(self) -> bool:
+        """One page of the task list, read with the key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            f"{self._base}/api/v1/tasks",
+            params={"page_no": "1", "page_size": "1"},
+            headers=self._headers(),
+            classify=_classify,
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(
@@ -237,12 +248,6 @@ class DashscopeAdapter:
         except UpstreamRejected as exc:
             log.info("dashscope: task %s could not be canceled: %s", ref.id, exc.message)
 
-    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
-        return None  # DashScope's HTTP API has no callbacks
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)
-
 
 def status_of(answer: JSON) -> UpstreamStatus:
     """Normalise one ``GET /api/v1/tasks/{id}`` answer."""
@@ -255,10 +260,7 @@ def status_of(answer: JSON) -> UpstreamStatus:
         message = "DashScope no longer knows this task (UNKNOWN): it expired or never existed here"
         error = UpstreamOutputExpired(message, request_id=request_id)
         return UpstreamStatus(state="failed", error=error, raw_status=raw)
-    state = _STATES.get(raw)
-    if state is None:
-        log.warning("dashscope: unknown task_status %r; treating it as running", raw)
-        return UpstreamStatus(state="running", raw_status=raw)
+    state = state_for("dashscope", _STATES, raw, dig(output, "task_id"))
     if state == "succeeded":
         url = output.get("video_url")
         if not isinstance(url, str) or not url:

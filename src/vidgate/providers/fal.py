@@ -14,6 +14,11 @@ Wire facts (specs/upstream-protocols.md §1, fal_client SDK and docs.fal.ai):
   ``videos[0].url``); a failed request answers non-2xx with ``{"detail": ...}`` where
   ``detail`` is a string or a list of ``{"loc","msg","type"}``; ``type ==
   "content_policy_violation"`` is fal's content-moderation error type (docs.fal.ai/errors).
+  The error type also comes in the ``x-fal-error-type`` response header (the SDK's
+  ``_raise_for_status`` reads it); it is honoured when the body has none, and types
+  that name fal's own or a downstream outage are retryable.
+- No idempotency key and no client reference field: the webhook URL carries
+  ``?job=<gateway job id>``; a lost submit cannot be found again, only repeated.
 - ``PUT {cancel_url}`` stops queued requests only (400 ``ALREADY_COMPLETED`` afterwards).
 - Webhooks are signed with Ed25519: the message is
   ``"{request_id}\\n{user_id}\\n{timestamp}\\n{sha256_hex(body)}"`` from the
@@ -24,8 +29,9 @@ Options (``ctx.options``): ``jwks`` (the JWKS document inline, JSON) or ``jwks_u
 Without either, the JWKS is fal's own for the real queue host and
 ``{base_url}/.well-known/jwks.json`` for any other base URL (a fake or a proxy).
 ``parse_callback`` is synchronous, so keys are fetched ahead of time (at submit and
-poll when callbacks are on, or by ``refresh_keys``) and cached per URL for 24 h; a
-callback that arrives before any key is known is only a hint to poll.
+poll when callbacks are on, or by ``refresh_keys``) through ``ctx.http`` and cached
+on the adapter for 24 h; a callback that arrives before any key is known is only a
+hint to poll.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +52,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,
@@ -53,6 +60,7 @@ from vidgate.providers.base import (
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamContentPolicy,
     UpstreamError,
     UpstreamOutput,
@@ -60,15 +68,18 @@ from vidgate.providers.base import (
     UpstreamRef,
     UpstreamRejected,
     UpstreamStatus,
+    UpstreamUnavailable,
+    state_for,
 )
 from vidgate.providers.http import (
+    accepted_id,
+    callback_url_for,
     deep_merge,
     dig,
     expect_dict,
     merge_under,
     request_id_of,
     request_json,
-    stream_http_output,
 )
 
 log = logging.getLogger(__name__)
@@ -80,8 +91,15 @@ SIGNATURE_TOLERANCE_S = 300
 CONTENT_POLICY_TYPE = "content_policy_violation"
 _NAMESPACES = ("workflows", "comfy")
 
-# JWKS URL -> (fetched at, keys); shared by every adapter instance in the process.
-_JWKS_CACHE: dict[str, tuple[float, tuple[Ed25519PublicKey, ...]]] = {}
+# x-fal-error-type values that name an outage rather than a bad request (docs.fal.ai/errors).
+RETRYABLE_TYPES = frozenset(
+    {
+        "internal_server_error",
+        "downstream_service_error",
+        "downstream_service_unavailable",
+        "generation_timeout",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +142,11 @@ def app_id(endpoint: str) -> str:
     return "/".join(parts[:keep])
 
 
-def _detail_error(body: Any, fallback: str, status: int | None = None) -> UpstreamRejected:
+def _detail_error(
+    body: Any, fallback: str, status: int | None = None, header_type: str | None = None
+) -> UpstreamRejected:
     """The rejection a fal error body describes (``detail`` string or pydantic list)."""
-    detail, kind = dig(body, "detail"), dig(body, "error_type")
+    detail, kind = dig(body, "detail"), dig(body, "error_type") or header_type
     message = fallback
     if isinstance(detail, str) and detail:
         message = detail
@@ -139,11 +159,19 @@ def _detail_error(body: Any, fallback: str, status: int | None = None) -> Upstre
     return cls(message, status_code=status)
 
 
-def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError | None:
-    """Keep fal's reason (and content-policy type) on 400-class answers."""
-    if status in (401, 403, 408, 429) or status >= 500 or not isinstance(body, dict):
+def _classify(response: httpx.Response, body: Any, request_id: str | None) -> UpstreamError | None:
+    """Keep fal's reason and error type (body ``error_type`` or ``x-fal-error-type``)."""
+    status = response.status_code
+    header_type = response.headers.get("x-fal-error-type") or None
+    kind = dig(body, "error_type") or header_type
+    if kind in RETRYABLE_TYPES and status not in (401, 403, 429):
+        message = _detail_error(body, f"fal answered HTTP {status} ({kind})").message
+        return UpstreamUnavailable(message, status_code=status, request_id=request_id)
+    if status in (401, 403, 408, 429) or status >= 500:
         return None
-    error = _detail_error(body, f"fal answered HTTP {status}", status)
+    if not isinstance(body, dict) and not header_type:
+        return None
+    error = _detail_error(body, f"fal answered HTTP {status}", status, header_type)
     error.request_id = request_id
     return error
 
@@ -199,7 +227,7 @@ def _video_output(result: Any) -> UpstreamOutput | None:
     return UpstreamOutput(url=url, content_type=content_type if isinstance(content_type, str) else None)
 
 
-class FalAdapter:
+class FalAdapter(AdapterBase):
     """fal's queue: submit to ``{base}/{endpoint}``, poll the status URL, fetch the result."""
 
     name = "fal"
@@ -216,9 +244,10 @@ class FalAdapter:
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._base = ctx.base_url.rstrip("/")
         self._inline_keys: tuple[Ed25519PublicKey, ...] = ()
+        self._fetched: tuple[float, tuple[Ed25519PublicKey, ...]] | None = None  # (at, keys)
         if inline := ctx.options.get("jwks"):
             try:
                 self._inline_keys = parse_jwks(json.loads(inline))
@@ -254,11 +283,12 @@ class FalAdapter:
         deep_merge(body, route.params)
         return merge_under(body, req.provider_options)
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         endpoint = (route.image_model if req.first_frame and route.image_model else route.model).strip("/")
         application = app_id(endpoint)
-        params = {"fal_webhook": self._ctx.callback_url} if self._ctx.callback_url else None
-        if self._ctx.callback_url:
+        webhook = callback_url_for(self._ctx, attempt)
+        params = {"fal_webhook": webhook} if webhook else None
+        if webhook:
             await self.refresh_keys()
         body, response = await request_json(
             self._ctx,
@@ -267,14 +297,11 @@ class FalAdapter:
             json_body=self.build_input(req, endpoint, route),
             headers=self._headers(),
             params=params,
-            classify=_classify,
+            classify_response=_classify,
+            submit=True,
         )
-        answer = expect_dict(body, request_id_of(response))
-        request_id = answer.get("request_id")
-        if not isinstance(request_id, str) or not request_id:
-            raise UpstreamProtocolError(
-                "fal's submit answer has no request_id", request_id=request_id_of(response)
-            )
+        request_id = accepted_id(body, "request_id", request_id=request_id_of(response), what="request_id")
+        answer = expect_dict(body)
         built = f"{self._base}/{application}/requests/{request_id}"
         state = {
             "endpoint": endpoint,
@@ -317,7 +344,7 @@ class FalAdapter:
             self._url(ref, "status_url", "/status"),
             headers=self._headers(),
             params={"logs": "1"},
-            classify=_classify,
+            classify_response=_classify,
         )
         status = expect_dict(body, request_id_of(response))
         word = status.get("status")
@@ -343,8 +370,7 @@ class FalAdapter:
             return UpstreamStatus(state="failed", error=error, raw_status=word)
         if word in ("CANCELED", "CANCELLED"):
             return UpstreamStatus(state="canceled", raw_status=word)
-        log.warning("fal: unknown status %r for request %s; treating it as running", word, ref.id)
-        return UpstreamStatus(state="running", raw_status=word)
+        return UpstreamStatus(state=state_for("fal", {}, word, ref.id), raw_status=word)
 
     async def _result(self, ref: UpstreamRef) -> UpstreamStatus:
         try:
@@ -353,7 +379,7 @@ class FalAdapter:
                 "GET",
                 self._url(ref, "response_url", ""),
                 headers=self._headers(),
-                classify=_classify,
+                classify_response=_classify,
             )
         except UpstreamRejected as exc:  # a non-2xx result is the request's failure
             exc.request_id = exc.request_id or ref.id
@@ -372,7 +398,7 @@ class FalAdapter:
                 "PUT",
                 self._url(ref, "cancel_url", "/cancel"),
                 headers=self._headers(),
-                classify=_classify,
+                classify_response=_classify,
                 allow_empty=True,
             )
         except UpstreamRejected as exc:  # 400 ALREADY_COMPLETED: fal only cancels queued work
@@ -383,8 +409,7 @@ class FalAdapter:
     def _keys_stale(self) -> bool:
         if self._inline_keys:
             return False
-        cached = _JWKS_CACHE.get(self.jwks_url)
-        return cached is None or time.time() - cached[0] > JWKS_TTL_S
+        return self._fetched is None or time.time() - self._fetched[0] > JWKS_TTL_S
 
     async def refresh_keys(self, *, force: bool = False) -> bool:
         """Fetch the JWKS (no credentials) unless cached; True when any keys are known."""
@@ -398,12 +423,11 @@ class FalAdapter:
             log.warning("fal: could not fetch the webhook JWKS from %s: %s", self.jwks_url, exc)
             return bool(self._known_keys())
         if keys:
-            _JWKS_CACHE[self.jwks_url] = (time.time(), keys)
+            self._fetched = (time.time(), keys)
         return bool(self._known_keys())
 
     def _known_keys(self) -> tuple[Ed25519PublicKey, ...]:
-        cached = _JWKS_CACHE.get(self.jwks_url)
-        return self._inline_keys or (cached[1] if cached else ())
+        return self._inline_keys or (self._fetched[1] if self._fetched else ())
 
     def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         try:
@@ -439,8 +463,3 @@ class FalAdapter:
         if output is None:  # payload_error or an unknown shape: poll for the result instead
             return None
         return UpstreamStatus(state="succeeded", progress=100, outputs=(output,), raw_status="OK")
-
-    # ------------------------------------------------------------------ output
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)

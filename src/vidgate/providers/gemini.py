@@ -29,13 +29,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    CallbackRequest,
-    CallbackResult,
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamError,
@@ -51,6 +51,7 @@ from vidgate.providers.base import (
 )
 from vidgate.providers.http import (
     CHUNK,
+    acceptance,
     deep_merge,
     dig,
     error_for_status,
@@ -134,10 +135,15 @@ def _parse_data_url(url: str) -> tuple[str, str]:
 
 
 async def _download_image(ctx: ProviderContext, url: str) -> tuple[bytes, str]:
-    """Fetch an input image the client gave by URL (bounded in size)."""
+    """Fetch an input image the client gave by URL (bounded in size and time).
+
+    Only through ``ctx.user_http`` (the URL guard checks every hop); the answer's
+    body never goes into an error message."""
+    if ctx.user_http is None:
+        raise UpstreamRejected("input URL not allowed: this gateway fetches no input URLs")
     data = bytearray()
     try:
-        async with ctx.http.stream("GET", url, timeout=ctx.timeout_s, follow_redirects=True) as response:
+        async with ctx.user_http.stream("GET", url, timeout=ctx.timeout_s) as response:
             if not response.is_success:
                 raise UpstreamRejected(f"could not fetch the input image: HTTP {response.status_code}")
             async for chunk in response.aiter_bytes(CHUNK):
@@ -146,9 +152,9 @@ async def _download_image(ctx: ProviderContext, url: str) -> tuple[bytes, str]:
                     raise UpstreamRejected("the input image is larger than 20 MiB")
             mime = response.headers.get("content-type", "").split(";")[0].strip()
     except httpx.TimeoutException as exc:
-        raise UpstreamTimeout("fetching the input image timed out") from exc
-    except httpx.TransportError as exc:
-        raise UpstreamUnavailable(f"could not fetch the input image: {type(exc).__name__}") from exc
+        raise UpstreamRejected("could not fetch the input image: it took too long") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamRejected(f"input URL not allowed or unreachable ({type(exc).__name__})") from exc
     if not mime.startswith("image/"):
         mime = mimetypes.guess_type(urlsplit(url).path)[0] or "image/jpeg"
     return bytes(data), mime
@@ -261,7 +267,7 @@ async def stream_base64(text: str, start: int = 0) -> AsyncIterator[bytes]:
 # ------------------------------------------------------------------- adapter
 
 
-class GeminiAdapter:
+class GeminiAdapter(AdapterBase):
     """Veo on the Gemini Developer API. Poll only: no callback, no cancel."""
 
     name = "gemini"
@@ -275,7 +281,7 @@ class GeminiAdapter:
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._root = f"{ctx.base_url.rstrip('/')}/{API_VERSION}"
 
     def _headers(self) -> dict[str, str]:
@@ -283,7 +289,8 @@ class GeminiAdapter:
             raise UpstreamAuthError("no Gemini API key is configured")
         return {"x-goog-api-key": self._ctx.api_key}
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
+        """No idempotency key or client reference exists on ``predictLongRunning``."""
         body = await veo_body(self._ctx, req)
         merge_veo_extras(body, route.params)
         merge_veo_extras(body, req.provider_options, under=True)
@@ -297,9 +304,23 @@ class GeminiAdapter:
             json_body=body,
             headers=self._headers(),
             classify=google_classify,
+            submit=True,
         )
         request_id = request_id_of(response)
-        return UpstreamRef(id=operation_name(answer, request_id), request_id=request_id)
+        with acceptance():
+            return UpstreamRef(id=operation_name(answer, request_id), request_id=request_id)
+
+    async def check(self) -> bool:
+        """One page of the model list, read with the key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            f"{self._root}/models",
+            params={"pageSize": "1"},
+            headers=self._headers(),
+            classify=google_classify,
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         answer, response = await request_json(
@@ -322,13 +343,6 @@ class GeminiAdapter:
             elif isinstance(encoded := video.get("encodedVideo"), str) and encoded:
                 outputs.append(UpstreamOutput(url=f"data:{mime};base64,{encoded}", content_type=mime))
         return tuple(outputs)
-
-    async def cancel(self, ref: UpstreamRef) -> None:
-        """Veo operations cannot be cancelled through this API; nothing to do."""
-
-    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
-        """No callback is registered (``webhookConfig`` is undocumented in shape)."""
-        return None
 
     async def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
         if output.url.startswith("data:"):

@@ -4,6 +4,11 @@ Adapters call ``request_json`` instead of touching ``httpx`` errors themselves, 
 refused connection, a timeout, a 429 or a body that is not JSON always becomes the
 same typed ``UpstreamError`` whatever the provider. Provider-specific meaning of a
 4xx body (content policy, bad parameter) stays in the adapter, via ``classify``.
+
+The call that creates an upstream job passes ``submit=True``: it gets the longer
+``submit_timeout_s``, and its failures are classified here, once, into "provably
+not accepted" and ``outcome_unknown`` (``transport_error``, ``accepted_id``,
+``acceptance``).
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -21,6 +28,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     CallbackResult,
     ProviderContext,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamError,
     UpstreamOutput,
@@ -45,6 +53,8 @@ CHUNK = 256 * 1024
 
 # Optional hook: (status_code, parsed_body, request_id) -> an error, or None for the default.
 Classifier = Callable[[int, Any, str | None], UpstreamError | None]
+# The same, for upstreams whose error meaning is also in the headers (fal's x-fal-error-type).
+ResponseClassifier = Callable[[httpx.Response, Any, str | None], UpstreamError | None]
 
 
 def request_id_of(response: httpx.Response) -> str | None:
@@ -97,6 +107,52 @@ def error_for_status(
     return UpstreamRejected(message, **kwargs)
 
 
+# Transport failures before a byte of the request could have reached the upstream.
+_NOT_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+)
+
+
+def transport_error(exc: httpx.HTTPError, method: str, timeout_s: float, *, submit: bool) -> UpstreamError:
+    """The typed error for a failed exchange. A submission whose request may have been
+    sent (read/write timeout, reset, protocol error) has an unknown outcome."""
+    unknown = submit and not isinstance(exc, _NOT_SENT)
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"{method} timed out after {timeout_s:g}s", outcome_unknown=unknown)
+    return UpstreamUnavailable(f"could not reach the upstream: {type(exc).__name__}", outcome_unknown=unknown)
+
+
+@contextmanager
+def acceptance() -> Iterator[None]:
+    """Read a 2xx answer to a submission: a protocol error inside means the upstream
+    may have accepted the job although we cannot tell which (``outcome_unknown``)."""
+    try:
+        yield
+    except UpstreamProtocolError as exc:
+        exc.outcome_unknown = True
+        raise
+
+
+def accepted_id(body: Any, *path: str | int, request_id: str | None = None, what: str = "job id") -> str:
+    """The upstream's id for a job it just accepted, found at ``path`` in a 2xx body.
+
+    A missing or empty id is a wrongly shaped acceptance: ``outcome_unknown``."""
+    value = dig(body, *path)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise UpstreamProtocolError(
+            f"the upstream accepted the submission without a {what}",
+            request_id=request_id,
+            outcome_unknown=True,
+        )
+    return value
+
+
 async def request_json(
     ctx: ProviderContext,
     method: str,
@@ -109,14 +165,18 @@ async def request_json(
     files: Any = None,
     data: Mapping[str, Any] | None = None,
     classify: Classifier | None = None,
+    classify_response: ResponseClassifier | None = None,
     allow_empty: bool = False,
+    submit: bool = False,
 ) -> tuple[Any, httpx.Response]:
     """Send one request and return ``(parsed JSON body, response)``.
 
     Raises a typed ``UpstreamError`` for every failure: transport errors, timeouts,
     non-2xx answers (through ``classify`` first, then the default mapping), and
-    2xx answers whose body is not JSON.
+    2xx answers whose body is not JSON. ``submit=True`` marks the call that creates
+    an upstream job (longer time limit; ``outcome_unknown`` where it applies).
     """
+    timeout = ctx.submit_timeout_s if submit else ctx.timeout_s
     try:
         response = await ctx.http.request(
             method,
@@ -127,12 +187,10 @@ async def request_json(
             content=content,
             files=files,
             data=data,
-            timeout=ctx.timeout_s,
+            timeout=timeout,
         )
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"{method} timed out after {ctx.timeout_s:g}s") from exc
     except httpx.TransportError as exc:
-        raise UpstreamUnavailable(f"could not reach the upstream: {type(exc).__name__}") from exc
+        raise transport_error(exc, method, timeout, submit=submit) from exc
 
     request_id = request_id_of(response)
     raw = response.content
@@ -146,15 +204,19 @@ async def request_json(
                 "upstream answered with a body that is not JSON",
                 status_code=response.status_code,
                 request_id=request_id,
+                outcome_unknown=submit,
             ) from None
     if not response.is_success:
         custom = classify(response.status_code, body, request_id) if classify else None
+        if custom is None and classify_response is not None:
+            custom = classify_response(response, body, request_id)
         raise custom or error_for_status(response.status_code, body, request_id, retry_after_of(response))
     if body is None and not allow_empty:
         raise UpstreamProtocolError(
             "upstream answered with an empty body",
             status_code=response.status_code,
             request_id=request_id,
+            outcome_unknown=submit,
         )
     return body, response
 
@@ -164,6 +226,15 @@ def expect_dict(body: Any, request_id: str | None = None) -> JSON:
     if not isinstance(body, dict):
         raise UpstreamProtocolError("expected a JSON object from the upstream", request_id=request_id)
     return body
+
+
+def callback_url_for(ctx: ProviderContext, attempt: SubmitAttempt) -> str | None:
+    """The callback URL to register for one submission: ours, with ``job=<job id>``
+    added, so a callback that arrives before our commit still names its gateway job."""
+    if not ctx.callback_url:
+        return None
+    sep = "&" if "?" in ctx.callback_url else "?"
+    return f"{ctx.callback_url}{sep}{urlencode({'job': attempt.job_id})}"
 
 
 def deep_merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

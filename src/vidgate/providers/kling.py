@@ -13,18 +13,28 @@ runs out, and once more when Kling answers 401. Errors carry a Kling ``code`` wh
 meaning ``kling_error`` maps onto the error tree. Callbacks (``callback_url``) are
 the bare ``data`` object and unsigned: ``parse_callback`` reports them as unverified
 hints to poll now. Output URLs are plain and kept for 30 days.
+
+Lengths and sound: ``duration`` is a string of whole seconds; kling-v3 makes 3 to 15 s,
+earlier models "5" or "10". Native audio is ``sound: "on" | "off"`` on kling-v2-6 and
+later (the request's ``audio``); it is never sent to older models, which refuse it.
+
+Reconciliation: every create carries ``external_task_id`` = the gateway job id (Kling
+keeps it in ``task_info`` and refuses a second task with the same one), and ``find``
+looks it up in the task lists. There is no idempotency key and no cancel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import jwt
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,
@@ -32,6 +42,8 @@ from vidgate.providers.base import (
     Capability,
     ProviderContext,
     Route,
+    State,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamError,
@@ -43,15 +55,18 @@ from vidgate.providers.base import (
     UpstreamStatus,
     UpstreamTimeout,
     UpstreamUnavailable,
+    state_for,
 )
 from vidgate.providers.http import (
+    acceptance,
+    accepted_id,
+    callback_url_for,
     deep_merge,
     dig,
     expect_dict,
     merge_under,
     request_id_of,
     request_json,
-    stream_http_output,
     unsigned_hint,
 )
 
@@ -60,12 +75,16 @@ log = logging.getLogger(__name__)
 TOKEN_TTL_S = 1800
 REFRESH_MARGIN_S = 300
 NOT_BEFORE_SKEW_S = 5
-STATES: Mapping[str, Literal["queued", "running", "succeeded", "failed"]] = {
+STATES: Mapping[str, State] = {
     "submitted": "queued",
     "processing": "running",
     "succeed": "succeeded",
     "failed": "failed",
 }
+KINDS = ("text2video", "image2video")
+FIND_PAGE_SIZE = 100  # the newest tasks are searched; a lost submit is minutes old
+# Models that take ``sound`` (native audio), by prefix of their model_name.
+SOUND_MODELS = ("kling-v2-6", "kling-v3")
 # req.options that are Kling body fields of the same name.
 OPTION_FIELDS = ("mode", "cfg_scale", "camera_control")
 
@@ -124,7 +143,7 @@ class KlingToken:
         return self._token
 
 
-class KlingAdapter:
+class KlingAdapter(AdapterBase):
     """Kling text-to-video and image-to-video, with unsigned callbacks."""
 
     name = "kling"
@@ -134,16 +153,25 @@ class KlingAdapter:
             Capability.IMAGE_INPUT,
             Capability.LAST_FRAME,
             Capability.NEGATIVE_PROMPT,
+            Capability.AUDIO,
+            Capability.FIND,
         }
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._base = ctx.base_url.rstrip("/")
         self.token = KlingToken(ctx.api_key, ctx.options.get("secret_key"))
 
     async def _send(
-        self, method: str, path: str, body: JSON | None, *, fresh: bool
+        self,
+        method: str,
+        path: str,
+        body: JSON | None,
+        *,
+        fresh: bool,
+        submit: bool = False,
+        params: Mapping[str, str] | None = None,
     ) -> tuple[JSON, str | None]:
         answer, response = await request_json(
             self._ctx,
@@ -151,10 +179,13 @@ class KlingAdapter:
             f"{self._base}{path}",
             json_body=body,
             headers={"Authorization": f"Bearer {self.token.get(fresh=fresh)}"},
+            params=params,
             classify=kling_error,
+            submit=submit,
         )
         request_id = request_id_of(response)
-        answer = expect_dict(answer, request_id)
+        with acceptance() if submit else contextlib.nullcontext():
+            answer = expect_dict(answer, request_id)
         request_id = str(answer.get("request_id") or request_id or "") or None
         code = answer.get("code")
         if isinstance(code, int) and code != 0:  # an error inside a 2xx answer
@@ -163,25 +194,37 @@ class KlingAdapter:
             )
         return answer, request_id
 
-    async def _call(self, method: str, path: str, body: JSON | None = None) -> tuple[JSON, str | None]:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: JSON | None = None,
+        *,
+        submit: bool = False,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[JSON, str | None]:
         """One API call; a 401 is answered by minting a fresh token and trying once more."""
         try:
-            return await self._send(method, path, body, fresh=False)
+            return await self._send(method, path, body, fresh=False, submit=submit, params=params)
         except UpstreamAuthError as exc:
             if exc.status_code != 401:
                 raise
-            return await self._send(method, path, body, fresh=True)
+            return await self._send(method, path, body, fresh=True, submit=submit, params=params)
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    def build_body(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> tuple[str, JSON]:
+        """The endpoint kind and create body for ``req`` (pure; no I/O)."""
         with_image = bool(req.first_frame or req.last_frame)
         kind = "image2video" if with_image else "text2video"
-        body: JSON = {"model_name": route.image_model if with_image and route.image_model else route.model}
+        model = route.image_model if with_image and route.image_model else route.model
+        body: JSON = {"model_name": model, "external_task_id": attempt.job_id}
         if req.prompt:
             body["prompt"] = req.prompt
         if req.negative_prompt:
             body["negative_prompt"] = req.negative_prompt
         if req.duration_s is not None:
-            body["duration"] = str(req.duration_s)  # a string on the wire: "5" or "10"
+            body["duration"] = str(req.duration_s)  # a string on the wire: "5", "10", ...
+        if req.audio is not None and model.startswith(SOUND_MODELS):
+            body["sound"] = "on" if req.audio else "off"
         if req.aspect_ratio and not with_image:  # image-to-video follows the image
             body["aspect_ratio"] = req.aspect_ratio
         if req.first_frame:
@@ -189,15 +232,35 @@ class KlingAdapter:
         if req.last_frame:
             body["image_tail"] = _image(req.last_frame)
         body.update({key: req.options[key] for key in OPTION_FIELDS if key in req.options})
-        if self._ctx.callback_url:
-            body["callback_url"] = self._ctx.callback_url
+        if callback := callback_url_for(self._ctx, attempt):
+            body["callback_url"] = callback
         deep_merge(body, route.params)
         merge_under(body, req.provider_options)
-        answer, request_id = await self._call("POST", f"/v1/videos/{kind}", body)
-        task_id = dig(answer, "data", "task_id")
-        if not isinstance(task_id, str | int) or task_id == "":
-            raise UpstreamProtocolError("Kling answered without a task_id", request_id=request_id)
-        return UpstreamRef(id=str(task_id), request_id=request_id, state={"kind": kind})
+        return kind, body
+
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
+        kind, body = self.build_body(req, route, attempt)
+        answer, request_id = await self._call("POST", f"/v1/videos/{kind}", body, submit=True)
+        task_id = accepted_id(answer, "data", "task_id", request_id=request_id, what="task_id")
+        return UpstreamRef(id=task_id, request_id=request_id, state={"kind": kind})
+
+    async def find(self, attempt: SubmitAttempt, route: Route) -> UpstreamRef | None:
+        """The task an earlier attempt created, by its ``external_task_id`` in the lists."""
+        for kind in KINDS:
+            params = {"pageNum": "1", "pageSize": str(FIND_PAGE_SIZE)}
+            answer, request_id = await self._call("GET", f"/v1/videos/{kind}", params=params)
+            tasks = answer.get("data")
+            for task in tasks if isinstance(tasks, list) else ():
+                if dig(task, "task_info", "external_task_id") == attempt.job_id:
+                    task_id = dig(task, "task_id")
+                    if isinstance(task_id, str | int) and task_id != "":
+                        return UpstreamRef(id=str(task_id), request_id=request_id, state={"kind": kind})
+        return None
+
+    async def check(self) -> bool:
+        """One page of one task, read with a freshly signed token."""
+        await self._call("GET", "/v1/videos/text2video", params={"pageNum": "1", "pageSize": "1"})
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         kind = ref.state.get("kind", "text2video")
@@ -206,10 +269,7 @@ class KlingAdapter:
         word = dig(data, "task_status")
         if not isinstance(data, dict) or not isinstance(word, str):
             raise UpstreamProtocolError("Kling answered without a task_status", request_id=request_id)
-        state = STATES.get(word)
-        if state is None:
-            log.warning("kling task %s has an unknown status %r; treating it as running", ref.id, word)
-            return UpstreamStatus(state="running", raw_status=word)
+        state = state_for("kling", STATES, word, ref.id)
         if state == "failed":
             reason = str(data.get("task_status_msg") or "Kling reported the task as failed")
             return UpstreamStatus(
@@ -229,12 +289,6 @@ class KlingAdapter:
             return UpstreamStatus(state="succeeded", progress=100, outputs=outputs, raw_status=word)
         return UpstreamStatus(state=state, raw_status=word)
 
-    async def cancel(self, ref: UpstreamRef) -> None:
-        """Kling documents no cancel; nothing to do."""
-
     def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         """Kling's unsigned push (the bare ``data`` object), as a hint to poll now."""
         return unsigned_hint(call, id_field="task_id", status_field="task_status")
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)

@@ -3,13 +3,16 @@
 Wire facts (specs/upstream-protocols.md §8, lumaai SDK):
 
 - ``Authorization: Bearer <key>``.
-- ``POST /generations`` with ``"generation_type": "video"`` (the SDK's video create),
-  ``model``, ``prompt``, ``aspect_ratio``, ``resolution`` (``540p|720p|1080p|4k``),
+- ``POST /generations/video`` (what the current ``lumaai`` SDK's ``generations.create``
+  calls) with ``model``, ``prompt``, ``aspect_ratio``, ``resolution`` (``540p|720p|1080p|4k``),
   ``duration`` as a string (``"5s"``), ``loop``, ``keyframes`` (``frame0`` = first
   frame, ``frame1`` = last frame, each ``{"type": "image", "url": ...}``) and
   ``callback_url``. The answer is a Generation object.
 - ``GET /generations/{id}``: ``state`` is ``queued | dreaming | completed | failed``;
   ``assets.video`` is the MP4; ``failure_reason`` says why it failed.
+- ``GET /generations?limit=&offset=`` lists the newest generations; each carries its
+  ``request``, so ``find`` spots an earlier attempt by the ``?job=<gateway job id>``
+  in its ``callback_url`` (no idempotency key or reference field exists).
 - ``DELETE /generations/{id}`` deletes a generation. There is no separate cancel, so
   ``cancel`` deletes it (whether that stops the work upstream is UNCONFIRMED).
 - Callbacks POST the Generation object when it becomes dreaming, completed or
@@ -23,10 +26,11 @@ moderation failure (Luma has answered ``"Advanced moderation failed"``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,
@@ -34,6 +38,7 @@ from vidgate.providers.base import (
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamError,
@@ -42,20 +47,23 @@ from vidgate.providers.base import (
     UpstreamRef,
     UpstreamRejected,
     UpstreamStatus,
+    state_for,
 )
 from vidgate.providers.http import (
+    accepted_id,
+    callback_url_for,
     deep_merge,
     dig,
     expect_dict,
     merge_under,
     request_json,
-    stream_http_output,
     unsigned_hint,
 )
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/dream-machine/v1"
+FIND_PAGE_SIZE = 100  # newest generations searched by find; a lost submit is minutes old
 
 State = Literal["queued", "running", "succeeded", "failed", "canceled"]
 _STATES: Mapping[str, State] = {
@@ -94,7 +102,7 @@ def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError |
     return None
 
 
-class LumaAdapter:
+class LumaAdapter(AdapterBase):
     """Luma's generations API: submit, poll, delete; unsigned callbacks as poll hints."""
 
     name = "luma"
@@ -104,11 +112,12 @@ class LumaAdapter:
             Capability.CALLBACK,
             Capability.IMAGE_INPUT,
             Capability.LAST_FRAME,
+            Capability.FIND,
         }
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         base = ctx.base_url.rstrip("/")
         self._base = base if base.endswith(PREFIX) else base + PREFIX
 
@@ -117,11 +126,11 @@ class LumaAdapter:
             return {"Authorization": f"Bearer {self._ctx.api_key}"}
         return {}
 
-    def build_body(self, req: GenerationRequest, route: Route) -> JSON:
+    def build_body(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt | None = None) -> JSON:
         """The create body for ``req`` (pure; no I/O)."""
         first, last = req.first_frame, req.last_frame
         model = route.image_model if first and route.image_model else route.model
-        body: JSON = {"generation_type": "video", "model": model}
+        body: JSON = {"model": model}
         if req.prompt:
             body["prompt"] = req.prompt
         if req.aspect_ratio:
@@ -139,27 +148,61 @@ class LumaAdapter:
             body["keyframes"] = keyframes
         if req.reference_images:
             log.info("luma: reference images are not mapped; leaving them out")
-        if self._ctx.callback_url:
-            body["callback_url"] = self._ctx.callback_url
+        callback = callback_url_for(self._ctx, attempt) if attempt else self._ctx.callback_url
+        if callback:
+            body["callback_url"] = callback
         deep_merge(body, route.params)
         merge_under(body, req.provider_options)
         return body
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         data, response = await request_json(
             self._ctx,
             "POST",
+            f"{self._base}/generations/video",
+            json_body=self.build_body(req, route, attempt),
+            headers=self._headers(),
+            classify=_classify,
+            submit=True,
+        )
+        request_id = response.headers.get("x-request-id")
+        generation_id = accepted_id(data, "id", request_id=request_id, what="generation id")
+        return UpstreamRef(id=generation_id, request_id=request_id)
+
+    async def find(self, attempt: SubmitAttempt, route: Route) -> UpstreamRef | None:
+        """An earlier attempt's generation among the newest, by the job in its callback URL.
+
+        Only possible when callbacks are on (the callback URL is the only reference)."""
+        marker = callback_url_for(self._ctx, attempt)
+        if marker is None:
+            return None
+        data, response = await request_json(
+            self._ctx,
+            "GET",
             f"{self._base}/generations",
-            json_body=self.build_body(req, route),
+            params={"limit": str(FIND_PAGE_SIZE), "offset": "0"},
             headers=self._headers(),
             classify=_classify,
         )
-        generation = expect_dict(data)
-        generation_id = generation.get("id")
-        if not isinstance(generation_id, str) or not generation_id:
-            raise UpstreamProtocolError("luma answered without a generation id")
-        request_id = response.headers.get("x-request-id")
-        return UpstreamRef(id=generation_id, request_id=request_id)
+        items = dig(data, "generations")
+        for generation in items if isinstance(items, list) else ():
+            if dig(generation, "request", "callback_url") == marker and isinstance(
+                dig(generation, "id"), str
+            ):
+                return UpstreamRef(id=generation["id"], request_id=response.headers.get("x-request-id"))
+        return None
+
+    async def check(self) -> bool:
+        """The newest generation, listed with our key."""
+        await request_json(
+            self._ctx,
+            "GET",
+            f"{self._base}/generations",
+            params={"limit": "1", "offset": "0"},
+            headers=self._headers(),
+            classify=_classify,
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(
@@ -185,19 +228,15 @@ class LumaAdapter:
         """A Generation object is only a hint: unsigned, so we re-poll with our key."""
         return unsigned_hint(call, id_field="id", status_field="state")
 
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)
-
 
 def status_of(generation: JSON, request_id: str | None = None) -> UpstreamStatus:
     """Normalise one Generation object."""
     raw = generation.get("state")
     if not isinstance(raw, str):
         raise UpstreamProtocolError("luma generation has no state", request_id=request_id)
-    state = _STATES.get(raw)
-    if state is None:
-        log.warning("luma: unknown generation state %r; treating it as running", raw)
-        return UpstreamStatus(state="running", raw_status=raw)
+    state = state_for(
+        "luma", _STATES, raw, generation.get("id") if isinstance(generation.get("id"), str) else None
+    )
     if state == "succeeded":
         url = dig(generation, "assets", "video")
         if not isinstance(url, str) or not url:

@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,
@@ -32,6 +33,8 @@ from vidgate.providers.base import (
     Capability,
     ProviderContext,
     Route,
+    State,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamError,
@@ -43,20 +46,23 @@ from vidgate.providers.base import (
     UpstreamStatus,
     UpstreamTimeout,
     UpstreamUnavailable,
+    state_for,
 )
 from vidgate.providers.http import (
+    acceptance,
+    accepted_id,
+    callback_url_for,
     deep_merge,
     dig,
     expect_dict,
     merge_under,
     request_id_of,
     request_json,
-    stream_http_output,
 )
 
 log = logging.getLogger(__name__)
 
-STATES: Mapping[str, str] = {
+STATES: Mapping[str, State] = {
     "Preparing": "queued",
     "Queueing": "queued",
     "Processing": "running",
@@ -114,15 +120,14 @@ def challenge_response(call: CallbackRequest) -> dict[str, str] | None:
     return None
 
 
-class MinimaxAdapter:
+class MinimaxAdapter(AdapterBase):
     """MiniMax Hailuo v1: submit, poll, file lookup, and unsigned callbacks."""
 
     name = "minimax"
     capabilities = frozenset({Capability.CALLBACK, Capability.IMAGE_INPUT, Capability.LAST_FRAME})
-    challenge_response = staticmethod(challenge_response)
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._base = ctx.base_url.rstrip("/")
 
     async def _call(
@@ -132,6 +137,7 @@ class MinimaxAdapter:
         *,
         json_body: JSON | None = None,
         params: Mapping[str, str] | None = None,
+        submit: bool = False,
     ) -> tuple[JSON, str | None]:
         """One API call; a non-zero ``base_resp`` raises unless the caller reads it itself."""
         if not self._ctx.api_key:
@@ -144,11 +150,18 @@ class MinimaxAdapter:
             params=params,
             headers={"Authorization": f"Bearer {self._ctx.api_key}"},
             classify=_classify,
+            submit=submit,
         )
         request_id = request_id_of(response) or response.headers.get("trace-id")
+        if submit:
+            with acceptance():
+                return expect_dict(answer, request_id), request_id
         return expect_dict(answer, request_id), request_id
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    def challenge_response(self, call: CallbackRequest) -> dict[str, Any] | None:
+        return challenge_response(call)
+
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         model = route.image_model if req.first_frame and route.image_model else route.model
         body: JSON = {"model": model}
         if req.prompt:
@@ -165,17 +178,15 @@ class MinimaxAdapter:
             body["subject_reference"] = [{"type": "character", "image": references}]
         if "prompt_optimizer" in req.options:
             body["prompt_optimizer"] = bool(req.options["prompt_optimizer"])
-        if self._ctx.callback_url:
-            body["callback_url"] = self._ctx.callback_url
+        if callback := callback_url_for(self._ctx, attempt):
+            body["callback_url"] = callback
         deep_merge(body, route.params)
         merge_under(body, req.provider_options)
-        answer, request_id = await self._call("POST", "/v1/video_generation", json_body=body)
+        answer, request_id = await self._call("POST", "/v1/video_generation", json_body=body, submit=True)
         if error := business_error(answer, request_id):
-            raise error
-        task_id = answer.get("task_id")
-        if not isinstance(task_id, str | int) or task_id == "":
-            raise UpstreamProtocolError("MiniMax answered without a task_id", request_id=request_id)
-        return UpstreamRef(id=str(task_id), request_id=request_id)
+            raise error  # a refusal in a 200 answer: nothing was accepted
+        task_id = accepted_id(answer, "task_id", request_id=request_id, what="task_id")
+        return UpstreamRef(id=task_id, request_id=request_id)
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         answer, request_id = await self._call("GET", "/v1/query/video_generation", params={"task_id": ref.id})
@@ -186,10 +197,7 @@ class MinimaxAdapter:
             raise error
         if not isinstance(status, str):
             raise UpstreamProtocolError("MiniMax answered without a status", request_id=request_id)
-        state = STATES.get(status)
-        if state is None:
-            log.warning("minimax task %s has an unknown status %r; treating it as running", ref.id, status)
-            return UpstreamStatus(state="running", raw_status=status)
+        state = state_for("minimax", STATES, status, ref.id)
         if state == "succeeded":
             file_id = answer.get("file_id")
             if not isinstance(file_id, str | int) or file_id == "":
@@ -217,9 +225,6 @@ class MinimaxAdapter:
             raise UpstreamProtocolError("the file has no download_url", request_id=request_id)
         return url
 
-    async def cancel(self, ref: UpstreamRef) -> None:
-        """MiniMax documents no cancel; nothing to do."""
-
     def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         """A status push, as an unverified hint; None for the handshake or a foreign body."""
         body = _json_of(call)
@@ -233,6 +238,3 @@ class MinimaxAdapter:
         if status not in CALLBACK_STATUSES and status not in STATES:
             log.warning("minimax callback for %s has an unknown status %r", task_id, status)
         return CallbackResult(upstream_id=str(task_id), verified=False)
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)

@@ -6,8 +6,10 @@ Wire facts (specs/upstream-protocols.md §3, openai-python SDK and OpenAI's API 
   ``organization`` / ``project`` options are set. The base URL may end in ``/v1`` or not.
 - ``POST /v1/videos`` with ``prompt``, ``model``, ``seconds`` (a *string*), ``size``
   (``"1280x720"`` style) and ``input_reference`` ``{"image_url": <https or data: URL>}``.
-  The current SDK sends multipart; older SDKs sent JSON when no file is attached, which
-  is what this adapter does (no file is ever uploaded).
+  The current SDK always sends ``multipart/form-data``, and so does this adapter: plain
+  form fields, the reference as ``input_reference[image_url]`` (the SDK's bracket form
+  for a nested object). No file is ever uploaded.
+- No idempotency key, no client reference on a Video: a lost submit cannot be found.
 - The Video object: ``status`` ``queued`` / ``in_progress`` / ``completed`` / ``failed``,
   ``progress`` 0..100, ``error`` ``{"code","message"}``, ``expires_at`` (unix seconds)
   after which the assets are gone.
@@ -30,13 +32,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,
@@ -44,6 +47,7 @@ from vidgate.providers.base import (
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamContentPolicy,
     UpstreamError,
     UpstreamOutput,
@@ -52,15 +56,17 @@ from vidgate.providers.base import (
     UpstreamRef,
     UpstreamRejected,
     UpstreamStatus,
+    state_for,
 )
 from vidgate.providers.http import (
+    acceptance,
+    accepted_id,
     deep_merge,
     dig,
     expect_dict,
     merge_under,
     request_id_of,
     request_json,
-    stream_http_output,
 )
 
 log = logging.getLogger(__name__)
@@ -108,14 +114,29 @@ def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError |
     return None
 
 
-class OpenAICompatAdapter:
+def form_fields(body: Mapping[str, Any], prefix: str = "") -> list[tuple[str, tuple[None, str]]]:
+    """``body`` as multipart form fields the way the openai SDK flattens it: nested
+    objects as ``key[sub]``, scalars as text (booleans ``true``/``false``)."""
+    fields: list[tuple[str, tuple[None, str]]] = []
+    for key, value in body.items():
+        name = f"{prefix}[{key}]" if prefix else key
+        if isinstance(value, Mapping):
+            fields.extend(form_fields(value, name))
+        elif isinstance(value, bool):
+            fields.append((name, (None, "true" if value else "false")))
+        elif value is not None:
+            fields.append((name, (None, value if isinstance(value, str) else json.dumps(value))))
+    return fields
+
+
+class OpenAICompatAdapter(AdapterBase):
     """``/v1/videos``: create, poll, download with the Bearer header, delete."""
 
     name = "openai"
     capabilities = frozenset({Capability.CANCEL, Capability.IMAGE_INPUT})
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         base = ctx.base_url.rstrip("/")
         self._api = base if base.endswith("/v1") else f"{base}/v1"
         self._webhook: Webhook | None = None
@@ -148,22 +169,22 @@ class OpenAICompatAdapter:
         deep_merge(body, route.params)
         return merge_under(body, req.provider_options)
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         answer, response = await request_json(
             self._ctx,
             "POST",
             f"{self._api}/videos",
-            json_body=self.build_body(req, route),
+            files=form_fields(self.build_body(req, route)),
             headers=self._headers(),
             classify=_classify,
+            submit=True,
         )
-        video = expect_dict(answer, request_id_of(response))
-        video_id = video.get("id")
-        if not isinstance(video_id, str) or not video_id or not isinstance(video.get("status"), str):
-            raise UpstreamProtocolError(
-                "the answer is not a Video object", request_id=request_id_of(response)
-            )
-        return UpstreamRef(id=video_id, request_id=request_id_of(response) or video_id, state={})
+        request_id = request_id_of(response)
+        video_id = accepted_id(answer, "id", request_id=request_id, what="Video id")
+        with acceptance():
+            if not isinstance(dig(answer, "status"), str):
+                raise UpstreamProtocolError("the answer is not a Video object", request_id=request_id)
+        return UpstreamRef(id=video_id, request_id=request_id or video_id, state={})
 
     # -------------------------------------------------------------------- poll
 
@@ -191,8 +212,7 @@ class OpenAICompatAdapter:
             return UpstreamStatus(state="failed", error=error, raw_status=word)
         if word == "completed":
             return self._completed(ref, video)
-        log.warning("openai: unknown status %r for video %s; treating it as running", word, ref.id)
-        return UpstreamStatus(state="running", progress=percent, raw_status=word)
+        return UpstreamStatus(state=state_for("openai", {}, word, ref.id), progress=percent, raw_status=word)
 
     def _completed(self, ref: UpstreamRef, video: JSON) -> UpstreamStatus:
         expires_at = video.get("expires_at")
@@ -242,8 +262,3 @@ class OpenAICompatAdapter:
             log.warning("openai: rejected a webhook for %s: %s", video_id, exc)
             return None
         return CallbackResult(upstream_id=video_id, verified=True)
-
-    # ------------------------------------------------------------------ output
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)

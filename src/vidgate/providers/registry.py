@@ -11,7 +11,12 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from vidgate.providers.base import ProviderAdapter, ProviderContext
+from vidgate.providers.adapter import complete
+from vidgate.providers.base import (
+    MinimalAdapter,
+    ProviderAdapter,
+    ProviderContext,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +145,15 @@ PROVIDERS: Mapping[str, ProviderInfo] = {
 
 
 def adapter_factory(name: str) -> Callable[[ProviderContext], ProviderAdapter]:
-    """The adapter class for ``name``; raises KeyError for an unknown provider."""
+    """A builder of ``name``'s adapter (with the shared defaults around a minimal one);
+    raises KeyError for an unknown provider."""
     info = PROVIDERS[name]
     module_name, _, class_name = info.target.partition(":")
-    factory: Callable[[ProviderContext], ProviderAdapter] = getattr(
+    cls: Callable[[ProviderContext], MinimalAdapter] = getattr(
         importlib.import_module(module_name), class_name
     )
-    return factory
+
+    def build(ctx: ProviderContext) -> ProviderAdapter:
+        return complete(cls(ctx), ctx)
+
+    return build

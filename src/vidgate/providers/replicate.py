@@ -33,13 +33,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,
@@ -47,7 +48,9 @@ from vidgate.providers.base import (
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
+    UpstreamContentPolicy,
     UpstreamError,
     UpstreamOutput,
     UpstreamOutputExpired,
@@ -55,14 +58,18 @@ from vidgate.providers.base import (
     UpstreamRef,
     UpstreamRejected,
     UpstreamStatus,
+    state_for,
 )
 from vidgate.providers.http import (
+    acceptance,
+    accepted_id,
+    callback_url_for,
     deep_merge,
+    dig,
     expect_dict,
     merge_under,
     request_id_of,
     request_json,
-    stream_http_output,
 )
 
 log = logging.getLogger(__name__)
@@ -130,16 +137,23 @@ def _outputs(output: Any) -> tuple[UpstreamOutput, ...]:
     return tuple(UpstreamOutput(url=item) for item in items if isinstance(item, str) and item)
 
 
+# How Replicate words a safety refusal in a failed prediction's error (its E005 error:
+# "The input or output was flagged as sensitive").
+_MODERATION = ("flagged as sensitive", "(e005)", "nsfw", "content policy")
+
+
+def is_moderation(reason: str) -> bool:
+    text = reason.lower()
+    return any(phrase in text for phrase in _MODERATION)
+
+
 def prediction_status(prediction: JSON) -> UpstreamStatus:
     """Normalise one Prediction object (from a poll or a webhook)."""
     word = prediction.get("status")
     if not isinstance(word, str):
         raise UpstreamProtocolError("Replicate's prediction has no status")
     pid = prediction.get("id") if isinstance(prediction.get("id"), str) else None
-    state = _STATES.get(word)
-    if state is None:
-        log.warning("replicate: unknown status %r for %s; treating it as running", word, pid)
-        return UpstreamStatus(state="running", raw_status=word)
+    state = state_for("replicate", _STATES, word, pid)
     if state == "succeeded":
         outputs = _outputs(prediction.get("output"))
         if not outputs and prediction.get("data_removed"):
@@ -152,14 +166,13 @@ def prediction_status(prediction: JSON) -> UpstreamStatus:
     if state == "failed":
         reason = prediction.get("error")
         message = reason if isinstance(reason, str) and reason else f"prediction {word}"
-        return UpstreamStatus(
-            state="failed", error=UpstreamRejected(message, request_id=pid), raw_status=word
-        )
+        cls = UpstreamContentPolicy if is_moderation(message) else UpstreamRejected
+        return UpstreamStatus(state="failed", error=cls(message, request_id=pid), raw_status=word)
     progress, eta = progress_of(prediction.get("logs")) if state == "running" else (None, None)
     return UpstreamStatus(state=state, progress=progress, eta_s=eta, raw_status=word)
 
 
-class ReplicateAdapter:
+class ReplicateAdapter(AdapterBase):
     """Replicate's predictions: create, poll, cancel, signed webhooks."""
 
     name = "replicate"
@@ -177,7 +190,7 @@ class ReplicateAdapter:
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         base = ctx.base_url.rstrip("/")
         self._api = base if base.endswith("/v1") else f"{base}/v1"
         self._webhook: Webhook | None = None
@@ -227,25 +240,32 @@ class ReplicateAdapter:
             raise UpstreamRejected(f"not a Replicate model: {model!r}")
         return f"{self._api}/models/{model}/predictions", {}
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
+        """No idempotency key or reference field exists; the webhook URL names the job."""
         model = route.image_model if req.first_frame and route.image_model else route.model
         url, body = self._create_call(model.strip("/"))
         body["input"] = self.build_input(req, model, route)
-        if self._ctx.callback_url:
-            body["webhook"] = self._ctx.callback_url
+        if webhook := callback_url_for(self._ctx, attempt):
+            body["webhook"] = webhook
             body["webhook_events_filter"] = list(WEBHOOK_EVENTS)
         answer, response = await request_json(
-            self._ctx, "POST", url, json_body=body, headers=self._headers(), classify=_classify
+            self._ctx, "POST", url, json_body=body, headers=self._headers(), classify=_classify, submit=True
         )
-        prediction = expect_dict(answer, request_id_of(response))
-        pid = prediction.get("id")
-        if not isinstance(pid, str) or not pid or not isinstance(prediction.get("status"), str):
-            raise UpstreamProtocolError(
-                "Replicate's answer is not a prediction", request_id=request_id_of(response)
-            )
-        return UpstreamRef(id=pid, request_id=request_id_of(response) or pid, state={})
+        request_id = request_id_of(response)
+        pid = accepted_id(answer, "id", request_id=request_id, what="prediction id")
+        with acceptance():
+            if not isinstance(dig(answer, "status"), str):
+                raise UpstreamProtocolError("Replicate's answer is not a prediction", request_id=request_id)
+        return UpstreamRef(id=pid, request_id=request_id or pid, state={})
 
     # -------------------------------------------------------------------- poll
+
+    async def check(self) -> bool:
+        """``GET /v1/account``: who the token belongs to."""
+        await request_json(
+            self._ctx, "GET", f"{self._api}/account", headers=self._headers(), classify=_classify
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         answer, response = await request_json(
@@ -290,8 +310,3 @@ class ReplicateAdapter:
         except UpstreamProtocolError:
             status = None  # a signed but odd body: poll for the real state
         return CallbackResult(upstream_id=pid, verified=True, status=status)
-
-    # ------------------------------------------------------------------ output
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)

@@ -20,17 +20,17 @@ Wire facts (specs/upstream-protocols.md §7, runwayml SDK and docs.dev.runwayml.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    CallbackRequest,
-    CallbackResult,
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamContentPolicy,
     UpstreamError,
     UpstreamOutput,
@@ -38,8 +38,9 @@ from vidgate.providers.base import (
     UpstreamRef,
     UpstreamRejected,
     UpstreamStatus,
+    state_for,
 )
-from vidgate.providers.http import deep_merge, dig, expect_dict, merge_under, request_json, stream_http_output
+from vidgate.providers.http import accepted_id, deep_merge, dig, expect_dict, merge_under, request_json
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def failure_error(task: JSON, request_id: str | None = None) -> UpstreamError:
     return UpstreamRejected(message, request_id=request_id)
 
 
-class RunwayAdapter:
+class RunwayAdapter(AdapterBase):
     """Runway's task API: submit, poll ``/v1/tasks/{id}``, cancel with DELETE."""
 
     name = "runway"
@@ -125,7 +126,7 @@ class RunwayAdapter:
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._base = ctx.base_url.rstrip("/")
 
     def _headers(self) -> dict[str, str]:
@@ -172,7 +173,8 @@ class RunwayAdapter:
         path = "/v1/image_to_video" if (first or last) else "/v1/text_to_video"
         return path, body
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
+        """No idempotency key, reference field, list or callback: a lost submit is lost."""
         path, body = self.build_body(req, route)
         data, response = await request_json(
             self._ctx,
@@ -181,15 +183,20 @@ class RunwayAdapter:
             json_body=body,
             headers=self._headers(),
             classify=_classify,
+            submit=True,
         )
-        task = expect_dict(data)
-        task_id = task.get("id")
-        if not isinstance(task_id, str) or not task_id:
-            raise UpstreamProtocolError("runway answered without a task id")
         request_id = response.headers.get("x-request-id")
+        task_id = accepted_id(data, "id", request_id=request_id, what="task id")
         return UpstreamRef(id=task_id, request_id=request_id, state={"endpoint": path})
 
     # -------------------------------------------------------------------- poll
+
+    async def check(self) -> bool:
+        """``GET /v1/organization``: the key's organization and credit balance."""
+        await request_json(
+            self._ctx, "GET", f"{self._base}/v1/organization", headers=self._headers(), classify=_classify
+        )
+        return True
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         data, _ = await request_json(
@@ -211,22 +218,13 @@ class RunwayAdapter:
             allow_empty=True,
         )
 
-    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
-        return None  # Runway has no callbacks
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)
-
 
 def status_of(task: JSON, request_id: str | None = None) -> UpstreamStatus:
     """Normalise one task object from ``GET /v1/tasks/{id}``."""
     raw = task.get("status")
     if not isinstance(raw, str):
         raise UpstreamProtocolError("runway task has no status", request_id=request_id)
-    state = _STATES.get(raw)
-    if state is None:
-        log.warning("runway: unknown task status %r; treating it as running", raw)
-        return UpstreamStatus(state="running", raw_status=raw)
+    state = state_for("runway", _STATES, raw, task.get("id") if isinstance(task.get("id"), str) else None)
     if state == "running":
         progress = task.get("progress")
         percent = None

@@ -25,12 +25,12 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from vidgate.domain.frames import frame_size
 from vidgate.domain.request import GenerationRequest
 from vidgate.media.render import render_simulation
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
-    CallbackRequest,
-    CallbackResult,
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamContentPolicy,
     UpstreamOutput,
     UpstreamRef,
@@ -43,15 +43,16 @@ FAIL_REASON = "simulated failure: the prompt asked for simulate:fail"
 CHUNK = 256 * 1024
 
 
-class SimulatorAdapter:
+class SimulatorAdapter(AdapterBase):
     name = "simulator"
     capabilities = frozenset({Capability.CANCEL, Capability.IMAGE_INPUT, Capability.AUDIO})
 
     def __init__(self, ctx: ProviderContext) -> None:
+        super().__init__(ctx)
         self.ctx = ctx
         self.latency_s = float(ctx.options.get("latency_s", "4"))
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         if "simulate:policy" in req.prompt:
             raise UpstreamContentPolicy("simulated content-policy refusal (simulate:policy)")
         if "simulate:reject" in req.prompt:
@@ -110,9 +111,6 @@ class SimulatorAdapter:
         return UpstreamStatus("succeeded", progress=100, outputs=outputs, raw_status="done")
 
     async def cancel(self, ref: UpstreamRef) -> None:
-        return None
-
-    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         return None
 
     async def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:

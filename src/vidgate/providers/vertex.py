@@ -7,9 +7,10 @@ Wire protocol (specs/upstream-protocols.md §4b): the Veo payload of ``gemini`` 
 
 authenticated with ``Authorization: Bearer <OAuth2 access token>``. The token is
 ``ctx.api_key`` when one is configured (a ready token), otherwise it is minted from
-``ctx.options["credentials_file"]`` (a service-account JSON) with google-auth and
-refreshed when it runs out. ``project`` and ``location`` come from ``ctx.options``
-(the project may also come from the credentials file).
+``ctx.options["credentials_file"]`` (a service-account JSON) by the OAuth2
+JWT-bearer exchange, through ``ctx.http``, and refreshed before it runs out.
+``project`` and ``location`` come from ``ctx.options`` (the project may also come
+from the credentials file).
 
 Finished videos are ``{gcsUri | bytesBase64Encoded, mimeType}``. A ``gs://`` output is
 downloaded through the GCS JSON API with the same token. An inline output is not
@@ -23,22 +24,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import re
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import jwt
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    CallbackRequest,
-    CallbackResult,
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
+    UpstreamError,
     UpstreamOutput,
     UpstreamOutputExpired,
     UpstreamProtocolError,
@@ -57,6 +64,8 @@ from vidgate.providers.gemini import (
 )
 from vidgate.providers.http import (
     CHUNK,
+    acceptance,
+    dig,
     error_for_status,
     request_id_of,
     request_json,
@@ -81,74 +90,67 @@ def api_root(base_url: str, location: str) -> str:
 # ------------------------------------------------------------------ tokens
 
 
-class _SyncResponse:
-    """The response shape google-auth's transports hand back."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.status = response.status_code
-        self.headers = dict(response.headers)
-        self.data = response.content
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_LIFETIME_S = 3600
+REFRESH_MARGIN_S = 300
 
 
-class _SyncTransport:
-    """A google-auth ``Request`` on httpx, so token refresh needs no ``requests`` package."""
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    """What a service-account JSON file holds that the token exchange needs."""
 
-    def __init__(self, timeout: float) -> None:
-        self._timeout = timeout
-
-    def __call__(
-        self,
-        url: str,
-        method: str = "GET",
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> _SyncResponse:
-        from google.auth import exceptions
-
-        try:
-            with httpx.Client(timeout=timeout or self._timeout) as client:
-                response = client.request(method, url, content=body, headers=dict(headers or {}))
-        except httpx.HTTPError as exc:
-            transport_error: Any = exceptions.TransportError
-            raise transport_error(f"{type(exc).__name__}: {exc}") from exc
-        return _SyncResponse(response)
+    email: str
+    private_key: str
+    key_id: str | None
+    token_uri: str
+    project: str | None
 
 
-def _load_credentials(path: str) -> tuple[Any, str | None]:
-    from google.oauth2 import service_account
-
+def load_service_account(path: str) -> ServiceAccount:
     try:
-        load: Any = service_account.Credentials.from_service_account_file
-        credentials = load(path, scopes=[SCOPE])
-    except (OSError, ValueError, KeyError) as exc:
+        info = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
         raise UpstreamAuthError(f"cannot load the Vertex service-account file: {exc}") from exc
-    project = getattr(credentials, "project_id", None)
-    return credentials, project if isinstance(project, str) else None
+    email, key, uri = (dig(info, name) for name in ("client_email", "private_key", "token_uri"))
+    if not all(isinstance(value, str) and value for value in (email, key, uri)):
+        raise UpstreamAuthError(
+            "the Vertex service-account file lacks client_email, private_key or token_uri"
+        )
+    key_id, project = dig(info, "private_key_id"), dig(info, "project_id")
+    return ServiceAccount(
+        email=str(email),
+        private_key=str(key),
+        key_id=key_id if isinstance(key_id, str) else None,
+        token_uri=str(uri),
+        project=project if isinstance(project, str) else None,
+    )
 
 
-def _refresh(credentials: Any, timeout: float) -> None:
-    from google.auth import exceptions
-
-    try:
-        credentials.refresh(_SyncTransport(timeout))
-    except exceptions.RefreshError as exc:
-        if getattr(exc, "retryable", False):
-            raise UpstreamUnavailable(f"the token endpoint failed: {exc}") from exc
-        raise UpstreamAuthError(f"the Vertex credentials were refused: {exc}") from exc
-    except exceptions.TransportError as exc:
-        raise UpstreamUnavailable(f"could not reach the token endpoint: {exc}") from exc
+def _token_classify(status: int, body: Any, request_id: str | None) -> UpstreamError | None:
+    """A 4xx from the token endpoint (invalid_grant, bad scope) means bad credentials."""
+    if 400 <= status < 500 and status != 429:
+        reason = dig(body, "error_description") or dig(body, "error") or f"HTTP {status}"
+        return UpstreamAuthError(
+            f"the Vertex credentials were refused: {reason}", status_code=status, request_id=request_id
+        )
+    return None
 
 
 class AccessTokens:
-    """Bearer tokens for Vertex: a ready one, or one minted from a service-account file."""
+    """Bearer tokens for Vertex: a ready one, or one minted from a service-account file.
+
+    The OAuth2 JWT-bearer exchange (RFC 7523, as google-auth does it) goes through
+    ``ctx.http`` like every other call: an RS256 assertion signed with the account's
+    key, POSTed as a form to its ``token_uri``.
+    """
 
     def __init__(self, ctx: ProviderContext) -> None:
+        self._ctx = ctx
         self._ready = ctx.api_key
         self._file = ctx.options.get("credentials_file")
-        self._timeout = ctx.timeout_s
-        self._credentials: Any = None
+        self._account: ServiceAccount | None = None
+        self._token: str | None = None
+        self._expires = 0.0
         self.project: str | None = None
         self._lock = asyncio.Lock()
 
@@ -162,14 +164,39 @@ class AccessTokens:
         if not self._file:
             raise UpstreamAuthError("Vertex needs an access token or a credentials_file")
         async with self._lock:
-            if self._credentials is None:
-                self._credentials, self.project = await asyncio.to_thread(_load_credentials, self._file)
-            if force or not self._credentials.valid:
-                await asyncio.to_thread(_refresh, self._credentials, self._timeout)
-            token = self._credentials.token
+            if self._account is None:
+                self._account = await asyncio.to_thread(load_service_account, self._file)
+                self.project = self._account.project
+            if force or self._token is None or time.time() > self._expires - REFRESH_MARGIN_S:
+                self._token, self._expires = await self._exchange(self._account)
+            return self._token
+
+    async def _exchange(self, account: ServiceAccount) -> tuple[str, float]:
+        now = int(time.time())
+        claims = {
+            "iss": account.email,
+            "scope": SCOPE,
+            "aud": account.token_uri,
+            "iat": now,
+            "exp": now + TOKEN_LIFETIME_S,
+        }
+        headers = {"kid": account.key_id} if account.key_id else None
+        try:
+            assertion = jwt.encode(claims, account.private_key, algorithm="RS256", headers=headers)
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            raise UpstreamAuthError(f"the Vertex service-account key cannot sign: {exc}") from exc
+        body, _ = await request_json(
+            self._ctx,
+            "POST",
+            account.token_uri,
+            data={"grant_type": JWT_GRANT, "assertion": assertion},
+            classify=_token_classify,
+        )
+        token, lifetime = dig(body, "access_token"), dig(body, "expires_in")
         if not isinstance(token, str) or not token:
-            raise UpstreamAuthError("google-auth returned no access token")
-        return token
+            raise UpstreamAuthError("the Vertex token endpoint returned no access token")
+        seconds = float(lifetime) if isinstance(lifetime, int | float) else float(TOKEN_LIFETIME_S)
+        return token, now + seconds
 
 
 # ----------------------------------------------------------- inline videos
@@ -256,7 +283,7 @@ class InlineVideoReader:
 # ------------------------------------------------------------------- adapter
 
 
-class VertexAdapter:
+class VertexAdapter(AdapterBase):
     """Veo on Vertex AI. Poll only: no callback (Pub/Sub only), no cancel."""
 
     name = "vertex"
@@ -271,7 +298,7 @@ class VertexAdapter:
     )
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._location = ctx.options.get("location") or DEFAULT_LOCATION
         self._root = api_root(ctx.base_url, self._location)
         self._storage = (ctx.options.get("storage_base_url") or DEFAULT_STORAGE_URL).rstrip("/")
@@ -288,7 +315,7 @@ class VertexAdapter:
     async def _auth(self, *, force: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self._tokens.token(force=force)}"}
 
-    async def _post(self, url: str, body: JSON) -> tuple[Any, str | None]:
+    async def _post(self, url: str, body: JSON, *, submit: bool = False) -> tuple[Any, str | None]:
         """POST with the bearer token; a refused minted token is refreshed and tried once more."""
         try:
             answer, response = await request_json(
@@ -298,6 +325,7 @@ class VertexAdapter:
                 json_body=body,
                 headers=await self._auth(),
                 classify=google_classify,
+                submit=submit,
             )
         except UpstreamAuthError:
             if not self._tokens.refreshable:
@@ -309,10 +337,12 @@ class VertexAdapter:
                 json_body=body,
                 headers=await self._auth(force=True),
                 classify=google_classify,
+                submit=submit,
             )
         return answer, request_id_of(response)
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
+        """No idempotency key, client reference or list exists for Veo operations."""
         project = await self._project()
         body = await veo_body(self._ctx, req, gcs_ok=True)
         parameters = body["parameters"]
@@ -329,8 +359,11 @@ class VertexAdapter:
         model_path = (
             f"projects/{project}/locations/{self._location}/publishers/google/models/{veo_model(req, route)}"
         )
-        answer, request_id = await self._post(f"{self._root}/v1/{model_path}:predictLongRunning", body)
-        name = operation_name(answer, request_id)
+        answer, request_id = await self._post(
+            f"{self._root}/v1/{model_path}:predictLongRunning", body, submit=True
+        )
+        with acceptance():
+            name = operation_name(answer, request_id)
         return UpstreamRef(
             id=name,
             request_id=request_id,
@@ -356,13 +389,6 @@ class VertexAdapter:
                 outputs.append(UpstreamOutput(url=f"{INLINE_SCHEME}{name}#{inline}", content_type=mime))
                 inline += 1
         return tuple(outputs)
-
-    async def cancel(self, ref: UpstreamRef) -> None:
-        """Veo operations have no documented cancel; nothing to do."""
-
-    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
-        """Vertex reports through Pub/Sub, not HTTP callbacks: never ours."""
-        return None
 
     async def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
         if output.url.startswith(INLINE_SCHEME):

@@ -24,17 +24,17 @@ UNCONFIRMED, and built to tolerate being wrong: the ``image`` key shape
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
-    CallbackRequest,
-    CallbackResult,
     Capability,
     ProviderContext,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamError,
@@ -44,8 +44,9 @@ from vidgate.providers.base import (
     UpstreamRef,
     UpstreamRejected,
     UpstreamStatus,
+    state_for,
 )
-from vidgate.providers.http import deep_merge, dig, expect_dict, merge_under, request_json, stream_http_output
+from vidgate.providers.http import accepted_id, deep_merge, dig, expect_dict, merge_under, request_json
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +78,14 @@ def _classify(status: int, body: Any, request_id: str | None) -> UpstreamError |
     return None
 
 
-class XaiAdapter:
+class XaiAdapter(AdapterBase):
     """Grok Imagine deferred video requests: submit, then poll by request id."""
 
     name = "xai"
     capabilities = frozenset({Capability.IMAGE_INPUT})
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         base = ctx.base_url.rstrip("/")
         self._videos = (base[: -len("/v1")] if base.endswith("/v1") else base) + "/v1/videos"
 
@@ -93,11 +94,13 @@ class XaiAdapter:
             return {"Authorization": f"Bearer {self._ctx.api_key}"}
         return {}
 
-    def build_body(self, req: GenerationRequest, route: Route) -> JSON:
+    def build_body(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt | None = None) -> JSON:
         """The create body for ``req`` (pure; no I/O)."""
         first = req.first_frame
         model = route.image_model if first and route.image_model else route.model
         body: JSON = {"model": model, "prompt": req.prompt}
+        if attempt is not None:
+            body["user"] = attempt.job_id  # xAI's only client reference (nothing lists by it)
         if req.duration_s is not None:
             body["duration"] = req.duration_s
         if req.aspect_ratio:
@@ -117,18 +120,17 @@ class XaiAdapter:
         merge_under(body, req.provider_options)
         return body
 
-    async def submit(self, req: GenerationRequest, route: Route) -> UpstreamRef:
+    async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         data, _ = await request_json(
             self._ctx,
             "POST",
             f"{self._videos}/generations",
-            json_body=self.build_body(req, route),
+            json_body=self.build_body(req, route, attempt),
             headers=self._headers(),
             classify=_classify,
+            submit=True,
         )
-        request_id = expect_dict(data).get("request_id")
-        if not isinstance(request_id, str) or not request_id:
-            raise UpstreamProtocolError("xai answered without a request_id")
+        request_id = accepted_id(data, "request_id", what="request_id")
         return UpstreamRef(id=request_id, request_id=request_id)
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
@@ -140,15 +142,6 @@ class XaiAdapter:
             classify=_classify,
         )
         return status_of(expect_dict(data), ref.id)
-
-    async def cancel(self, ref: UpstreamRef) -> None:
-        return None  # no cancel is documented; Capability.CANCEL is not declared
-
-    def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
-        return None  # xAI has no callbacks
-
-    def stream_output(self, output: UpstreamOutput) -> AsyncIterator[bytes]:
-        return stream_http_output(self._ctx, output)
 
 
 def _progress(answer: JSON) -> int | None:
@@ -163,10 +156,7 @@ def status_of(answer: JSON, request_id: str | None = None) -> UpstreamStatus:
     raw = answer.get("status")
     if not isinstance(raw, str):
         raise UpstreamProtocolError("xai answer has no status", request_id=request_id)
-    state = _STATES.get(raw)
-    if state is None:
-        log.warning("xai: unknown video status %r; treating it as running", raw)
-        return UpstreamStatus(state="running", raw_status=raw)
+    state = state_for("xai", _STATES, raw, request_id)
     if state in ("queued", "running"):
         return UpstreamStatus(state=state, progress=_progress(answer), raw_status=raw)
     if raw == "expired":

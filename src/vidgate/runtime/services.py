@@ -25,7 +25,9 @@ from vidgate.media.backends import storage_from_url
 from vidgate.media.links import MediaLinks
 from vidgate.net.urlguard import UrlGuard
 from vidgate.runtime.roles import Role
+from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
+from vidgate.service.lifecycle import JobLifecycle
 from vidgate.service.retention import run_purger
 from vidgate.store.engine import open_database
 from vidgate.store.migrate import migrate
@@ -86,6 +88,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=30)
         self._tasks.clear()
+        await self.services.pool.aclose()
         await self.services.http.aclose()
         await self.services.db.dispose()
 
@@ -98,22 +101,22 @@ async def build_runtime(
     catalog = load_catalog(settings.catalog)
     storage = storage_from_url(settings.storage_url, data_dir=settings.data_dir)
     http = httpx.AsyncClient(follow_redirects=True, timeout=settings.upstream_timeout_s)
-    pool = ProviderPool(settings, http, env=env)
     guard = UrlGuard(settings.url_allowlist)
+    pool = ProviderPool(settings, http, env=env, guard=guard)
     secret = settings.signing_secret()
+    lifecycle = JobLifecycle(db, catalog, retention_days=settings.retention_days)
     jobs = JobService(
         db,
         catalog,
         storage,
+        lifecycle,
         job_timeout_s=settings.job_timeout_s,
-        credit_usd=settings.apiframe_credit_usd,
         availability=pool.unavailable_reason,
         url_guard=guard,
         retention_days=settings.retention_days,
     )
     worker = Worker(
-        db,
-        jobs,
+        lifecycle,
         catalog,
         pool,
         storage,
@@ -139,6 +142,8 @@ async def build_runtime(
         http=http,
         pool=pool,
         jobs=jobs,
+        lifecycle=lifecycle,
+        accounts=AccountService(db),
         guard=guard,
         signing_secret=secret,
         wake_worker=worker.wake,

@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,29 +23,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vidgate.billing import holds
 from vidgate.catalog.loader import Catalog
 from vidgate.catalog.models import ModelSpec
-from vidgate.catalog.pricing import Quote, quote, settle_amount
+from vidgate.catalog.pricing import Quote, quote
 from vidgate.catalog.validation import normalize
 from vidgate.clock import utcnow
-from vidgate.domain.job import Job, MediaInfo, Principal
+from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest
 from vidgate.domain.states import JobStatus
 from vidgate.errors import Conflict, ModelUnavailable, NotFound
 from vidgate.ids import new_job_id
 from vidgate.media.keys import job_prefix
 from vidgate.media.storage import Storage
+from vidgate.money import format_usd
 from vidgate.net.urlfields import user_urls
-from vidgate.store import accounts as account_store
+from vidgate.service.lifecycle import JobLifecycle, job_fields
 from vidgate.store import events as event_store
 from vidgate.store import jobs as job_store
 from vidgate.store.engine import Database
 
-EVENT_OF_STATUS = {
-    JobStatus.SUCCEEDED: "video.completed",
-    JobStatus.FAILED: "video.failed",
-    JobStatus.EXPIRED: "video.expired",
-    JobStatus.CANCELED: "video.canceled",
-}
-
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
@@ -88,9 +82,9 @@ class JobService:
         db: Database,
         catalog: Catalog,
         storage: Storage,
+        lifecycle: JobLifecycle,
         *,
         job_timeout_s: int,
-        credit_usd: Decimal,
         availability: Availability,
         wake_worker: Callable[[], None] = lambda: None,
         url_guard: UrlGuard = _no_guard,
@@ -99,8 +93,8 @@ class JobService:
         self.db = db
         self.catalog = catalog
         self.storage = storage
+        self.lifecycle = lifecycle
         self.job_timeout_s = job_timeout_s
-        self.credit_usd = credit_usd
         self.availability = availability
         self.wake_worker = wake_worker
         self.url_guard = url_guard
@@ -120,7 +114,7 @@ class JobService:
         if principal is not None and principal.mode == "live" and (why := self.availability(spec)):
             raise ModelUnavailable(f"model {spec.id!r} is unavailable: {why}", param="model")
         normalized = normalize(spec, req)
-        return spec, normalized, quote(spec, normalized, credit_usd=self.credit_usd)
+        return spec, normalized, quote(spec, normalized)
 
     # ------------------------------------------------------------ submit
 
@@ -132,7 +126,13 @@ class JobService:
         dialect: str,
         idempotency: Idempotency | None = None,
         remixed_from: str | None = None,
+        job_id: str | None = None,
     ) -> Submitted:
+        """Create the job (hold and event in one transaction), or replay an idempotent one.
+
+        ``job_id``: an id the dialect made (``new_job_id``'s shape, e.g. one that carries
+        MiniMax's int64 task number); a fresh random one otherwise.
+        """
         spec, req, price = self.prepare(principal, req)
         # Every URL anything downstream may fetch, pass-through options included (issue 14).
         for param, url in user_urls(req):
@@ -143,43 +143,46 @@ class JobService:
             if existing is not None:
                 return Submitted(existing, created=False)
         now = utcnow()
-        job_id = new_job_id()
+        job_id = job_id or new_job_id()
         timeout = spec.timeout_s or self.job_timeout_s
+
+        async def write(conn: AsyncConnection) -> None:
+            await job_store.insert_job(
+                conn,
+                id=job_id,
+                account_id=principal.account_id,
+                key_id=principal.key_id,
+                mode=principal.mode,
+                dialect=dialect,
+                model=spec.id,
+                status=JobStatus.QUEUED.value,
+                progress=0,
+                request=req.model_dump(mode="json"),
+                metadata=req.metadata,
+                estimated_micros=price.micros,
+                held_micros=price.micros,
+                idempotency_scope=idempotency.scope if idempotency else None,
+                idempotency_key=idempotency.key if idempotency else None,
+                request_hash=request_hash,
+                remixed_from=remixed_from,
+                webhook_url=req.webhook_url,
+                created_at=now,
+                updated_at=now,
+                deadline_at=now + timedelta(seconds=timeout),
+                run_at=now,
+            )
+            await holds.place_hold(conn, principal, job_id=job_id, amount=price.micros, at=now)
+            await event_store.append_event(
+                conn,
+                account_id=principal.account_id,
+                job_id=job_id,
+                type="video.queued",
+                payload={"status": "queued"},
+                at=now,
+            )
+
         try:
-            async with self.db.transaction() as conn:
-                await job_store.insert_job(
-                    conn,
-                    id=job_id,
-                    account_id=principal.account_id,
-                    key_id=principal.key_id,
-                    mode=principal.mode,
-                    dialect=dialect,
-                    model=spec.id,
-                    status=JobStatus.QUEUED.value,
-                    progress=0,
-                    request=req.model_dump(mode="json"),
-                    metadata=req.metadata,
-                    estimated_micros=price.micros,
-                    held_micros=price.micros,
-                    idempotency_scope=idempotency.scope if idempotency else None,
-                    idempotency_key=idempotency.key if idempotency else None,
-                    request_hash=request_hash,
-                    remixed_from=remixed_from,
-                    webhook_url=req.webhook_url,
-                    created_at=now,
-                    updated_at=now,
-                    deadline_at=now + timedelta(seconds=timeout),
-                    run_at=now,
-                )
-                await holds.place_hold(conn, principal, job_id=job_id, amount=price.micros, at=now)
-                await event_store.append_event(
-                    conn,
-                    account_id=principal.account_id,
-                    job_id=job_id,
-                    type="video.queued",
-                    payload={"status": "queued"},
-                    at=now,
-                )
+            await self.db.run(write)
         except IntegrityError:
             # A concurrent duplicate with the same idempotency key won the insert.
             if idempotency is None:
@@ -190,6 +193,15 @@ class JobService:
             return Submitted(existing, created=False)
         self.wake_worker()
         job = await self.get(principal, job_id)
+        log.info(
+            "job %s accepted: %s via %s, held $%s (%s)",
+            job.id,
+            job.model,
+            dialect,
+            format_usd(price.micros),
+            principal.mode,
+            extra=job_fields(job),
+        )
         return Submitted(job, created=True)
 
     async def _replay(self, principal: Principal, idem: Idempotency, request_hash: str) -> Job | None:
@@ -228,6 +240,30 @@ class JobService:
                 break
             job = fresh
         return job
+
+    async def acknowledged_or_abandoned(self, job: Job, *, timeout_s: float) -> Job:
+        """For dialects that answer submit-time upstream failures synchronously.
+
+        Waits (bounded) for the upstream to acknowledge the job. A job still unacknowledged
+        at the end is canceled, free, with the last upstream error as its reason (or
+        ``upstream_timeout`` when none answered), so that the caller can be told it failed
+        and nothing is charged; an upstream job it may have created is canceled upstream by
+        the worker where the upstream allows.
+        """
+        job = await self.wait_for_ack(job, timeout_s=timeout_s)
+        if job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING):
+            return job
+        code, message = "upstream_timeout", "the upstream did not acknowledge the submission in time"
+        for attempt in reversed(await self.lifecycle.attempts(job.id)):
+            if attempt.error_code:
+                code, message = attempt.error_code, attempt.error_message or message
+                break
+        await self.lifecycle.finish(
+            job.id, JobStatus.CANCELED, error_code=code, error_message=message, run_at=utcnow()
+        )
+        async with self.db.read() as conn:
+            ended = await job_store.get_job(conn, job.id)
+        return ended or job
 
     # -------------------------------------------------------------- read
 
@@ -270,85 +306,18 @@ class JobService:
 
     # ----------------------------------------------------- terminal states
 
-    async def finish(
-        self,
-        conn: AsyncConnection,
-        job: Job,
-        target: JobStatus,
-        *,
-        now: datetime,
-        lease_owner: str | None = None,
-        error_code: str | None = None,
-        error_message: str | None = None,
-        media: MediaInfo | None = None,
-        **values: Any,
-    ) -> bool:
-        """End ``job`` in ``target`` with its settlement and event, in the caller's transaction.
-
-        Returns False (and changes nothing) if the job had already moved on.
-        """
-        capture = 0
-        if target is JobStatus.SUCCEEDED:
-            spec = self.catalog.get(job.model)
-            capture = settle_amount(
-                spec,
-                job.request,
-                delivered_duration_s=media.duration_s if media else None,
-                held_micros=job.held_micros,
-                credit_usd=self.credit_usd,
-            )
-            account = await account_store.account_by_id(conn, job.account_id)
-            keep_days = account.retention_days if account and account.retention_days else self.retention_days
-            values.update(
-                progress=100,
-                media=media.to_json() if media else None,
-                media_expires_at=now + timedelta(days=keep_days),
-            )
-        changed = await job_store.transition(
-            conn,
-            job.id,
-            target,
-            now=now,
-            lease_owner=lease_owner,
-            charged_micros=capture if target is JobStatus.SUCCEEDED else None,
-            error_code=error_code,
-            error_message=error_message,
-            **values,
-        )
-        if not changed:
-            return False
-        await holds.settle(conn, job, capture=capture, at=now)
-        payload: dict[str, Any] = {"status": target.value}
-        if error_message:
-            payload["error"] = {"code": error_code, "message": error_message}
-        await event_store.append_event(
-            conn,
-            account_id=job.account_id,
-            job_id=job.id,
-            type=EVENT_OF_STATUS[target],
-            payload=payload,
-            at=now,
-        )
-        return True
-
     async def cancel(self, principal: Principal, job_id: str) -> Job:
         job = await self.get(principal, job_id)
         if job.terminal:
             raise Conflict(f"video {job_id!r} has already ended ({job.status.value})", code="invalid_state")
-        now = utcnow()
-        async with self.db.transaction() as conn:
-            fresh = await job_store.get_job(conn, job_id)
-            assert fresh is not None
-            done = await self.finish(
-                conn,
-                fresh,
-                JobStatus.CANCELED,
-                now=now,
-                error_code="canceled",
-                error_message="canceled by the caller",
-                # Still due: the worker (the only caller of providers) cancels it upstream.
-                run_at=now if fresh.upstream_id else None,
-            )
+        done = await self.lifecycle.finish(
+            job_id,
+            JobStatus.CANCELED,
+            error_code="canceled",
+            error_message="canceled by the caller",
+            # Still due: the worker (the only caller of providers) cancels it upstream.
+            run_at=utcnow() if job.upstream_id or job.status is JobStatus.SUBMITTING else None,
+        )
         if not done:
             raise Conflict(f"video {job_id!r} ended before it could be canceled", code="invalid_state")
         return await self.get(principal, job_id)
@@ -356,19 +325,16 @@ class JobService:
     async def mark_deleted(self, principal: Principal, job_id: str) -> Job:
         """Cancel if still running (releasing the hold), then hide the job from reads."""
         job = await self.get(principal, job_id)
+        if not job.terminal:
+            await self.lifecycle.finish(
+                job_id,
+                JobStatus.CANCELED,
+                error_code="deleted",
+                error_message="deleted by the caller",
+                run_at=utcnow() if job.upstream_id or job.status is JobStatus.SUBMITTING else None,
+            )
         now = utcnow()
         async with self.db.transaction() as conn:
-            if not job.terminal:
-                fresh = await job_store.get_job(conn, job_id)
-                assert fresh is not None
-                await self.finish(
-                    conn,
-                    fresh,
-                    JobStatus.CANCELED,
-                    now=now,
-                    error_code="deleted",
-                    error_message="deleted by the caller",
-                )
             await job_store.update_job(conn, job_id, now=now, deleted_at=now, media_deleted_at=now)
         if job.media:
             await self.storage.delete_prefix(job_prefix(job.id))

@@ -5,6 +5,18 @@ IMMEDIATE``, so that two writers queue on the lock (with a busy timeout) instead
 failing when one upgrades a read lock. PostgreSQL runs at READ COMMITTED and relies
 on conditional UPDATEs and ``FOR UPDATE SKIP LOCKED``.
 
+Three ways in:
+
+- ``run(fn)``: a write transaction that is retried AS A WHOLE (bounded, with jittered
+  backoff) when PostgreSQL aborts it for a deadlock or a serialization failure. Every
+  transaction that moves money goes through it: a retried transaction re-reads
+  everything it decides on, so a retry can never apply a change twice.
+- ``transaction()``: a plain write transaction (for writes that cannot conflict).
+- ``read()``: a read-only snapshot (never takes SQLite's write lock).
+
+When the database cannot be reached (refused, reset, shutting down, pool exhausted),
+each of them raises ``ServiceUnavailable`` (answered as 503 with ``Retry-After``)
+instead of a driver error, and no call waits on a dead server past a few seconds.
 A SQLite database file is created readable by its owner only (0600); SQLite gives
 its ``-wal`` and ``-shm`` files the mode of the database file. A ``Database`` opened
 with a ``Keyring`` hands it to the store functions that seal or hash secrets
@@ -13,28 +25,44 @@ with a ``Keyring`` hands it to the store functions that seal or hash secrets
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from vidgate.config import Settings
+from vidgate.errors import ServiceUnavailable
 from vidgate.keyring import Keyring
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _READ_ONLY = "vidgate_read_only"
 _KEYRING = "vidgate_keyring"
 OWNER_ONLY_FILE = 0o600
+# PostgreSQL aborts one of two transactions that wait on each other: retry it whole.
+_RETRYABLE_STATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+# Connection exceptions (class 08) and the server shutting down or starting up.
+_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03"})
+CONNECT_TIMEOUT_S = 5.0
+RETRY_ATTEMPTS = 6
 
 
 class Database:
-    """The engine plus the two ways in: ``transaction()`` to write, ``read()`` to look."""
+    """The engine plus the ways in: ``run`` / ``transaction()`` to write, ``read()`` to look."""
 
     def __init__(
         self, url: str, *, echo: bool = False, null_pool: bool = False, keyring: Keyring | None = None
@@ -48,30 +76,96 @@ class Database:
         if null_pool:
             kwargs["poolclass"] = NullPool
         elif not self.is_sqlite:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=CONNECT_TIMEOUT_S)
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
             _private_sqlite_files(url)
+        else:
+            kwargs["connect_args"] = {"timeout": CONNECT_TIMEOUT_S, "command_timeout": 30}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
 
+    async def run(
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = RETRY_ATTEMPTS
+    ) -> T:
+        """Run ``fn`` in a write transaction, retried whole on deadlock or serialization failure."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction() as conn:
+                    return await fn(conn)
+            except DBAPIError as exc:
+                if attempt == attempts or _sqlstate(exc) not in _RETRYABLE_STATES:
+                    raise
+                log.info("transaction aborted (%s); retrying it (%d/%d)", _sqlstate(exc), attempt, attempts)
+            await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error."""
-        async with self.engine.begin() as conn:
-            yield conn
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except (DBAPIError, PoolTimeout, OSError) as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only snapshot (never takes SQLite's write lock)."""
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(**{_READ_ONLY: True})
-            yield conn
-            await conn.rollback()
+        try:
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(**{_READ_ONLY: True})
+                yield conn
+                await conn.rollback()
+        except (DBAPIError, PoolTimeout, OSError) as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, wherever the driver put it."""
+    for candidate in (getattr(exc, "orig", None), exc.__cause__, exc):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (as opposed to a bad statement)."""
+    if isinstance(exc, PoolTimeout | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, OSError):
+        return True  # refused, unreachable, reset while connecting
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = _sqlstate(exc)
+        if state is not None:
+            return state.startswith("08") or state in _UNAVAILABLE_STATES
+        cause = getattr(exc, "orig", None)
+        cause = getattr(cause, "__cause__", None) or cause
+        name = type(cause).__name__
+        return isinstance(cause, OSError | TimeoutError) or name in {
+            "ConnectionDoesNotExistError",
+            "InterfaceError",
+            "ConnectionFailureError",
+        }
+    return False
+
+
+def _raise_if_unavailable(exc: BaseException) -> None:
+    if is_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        raise ServiceUnavailable(
+            "the database is unavailable right now; the request changed nothing, retry shortly",
+            retry_after_s=2,
+        ) from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

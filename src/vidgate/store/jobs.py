@@ -146,7 +146,9 @@ async def update_job(
     lease_owner: str | None = None,
     **values: Any,
 ) -> bool:
-    """Change fields of a job without changing its state."""
+    """Change fields of a job without changing its state (``transition`` changes states)."""
+    if "status" in values:
+        raise TypeError("update_job cannot change a job's status; use transition()")
     query = update(jobs).where(jobs.c.id == job_id)
     if lease_owner is not None:
         query = query.where(jobs.c.lease_owner == lease_owner)
@@ -206,6 +208,16 @@ async def release_lease(
         .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
         .values(lease_owner=None, lease_expires_at=None, run_at=run_at, updated_at=now)
     )
+
+
+async def release_all(conn: AsyncConnection, *, owner: str, now: datetime) -> int:
+    """Hand back every lease ``owner`` holds, due now (a worker shutting down)."""
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None, run_at=now, updated_at=now)
+    )
+    return int(result.rowcount or 0)
 
 
 async def wake(conn: AsyncConnection, job_id: str, *, now: datetime) -> None:

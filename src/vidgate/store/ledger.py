@@ -55,6 +55,15 @@ async def _append(
     memo: str,
     at: datetime,
 ) -> None:
+    # balances before ledger_entries: the lock order of vidgate.billing.holds.
+    await conn.execute(
+        update(balances)
+        .where(balances.c.account_id == account_id, balances.c.mode == mode)
+        .values(
+            available_micros=balances.c.available_micros + amount,
+            held_micros=balances.c.held_micros + held,
+        )
+    )
     await conn.execute(
         ledger_entries.insert().values(
             account_id=account_id,
@@ -66,14 +75,6 @@ async def _append(
             key_id=key_id,
             memo=memo,
             created_at=at,
-        )
-    )
-    await conn.execute(
-        update(balances)
-        .where(balances.c.account_id == account_id, balances.c.mode == mode)
-        .values(
-            available_micros=balances.c.available_micros + amount,
-            held_micros=balances.c.held_micros + held,
         )
     )
 

@@ -24,12 +24,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, port: int | None = None) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 until the block ends; yields the base URL."""
+def serve_in_thread(app: Any, *, port: int | None = None, also_ports: tuple[int, ...] = ()) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 until the block ends; yields the base URL.
+
+    ``also_ports``: further ports the same server (one app, one lifespan) listens on.
+    """
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)
+    sockets = None
+    if also_ports:
+        sockets = [uvicorn.Config(app, host="127.0.0.1", port=p).bind_socket() for p in (port, *also_ports)]
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": sockets}, name=f"uvicorn:{port}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:

@@ -25,7 +25,6 @@ from importlib import resources
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from vidgate.api.errors import ErrorRouter
 from vidgate.errors import NotFound
 
 ASSET_PREFIX = "/playground/assets"
@@ -116,9 +115,8 @@ def _send(request: Request, asset: Asset, *, cache: str, extra: dict[str, str] |
     return Response(body, headers=headers, media_type=asset.content_type)
 
 
-def install(app: FastAPI, errors: ErrorRouter) -> None:
-    """Serve the playground at ``/`` and ``/playground`` from this process."""
-    del errors  # the page's routes answer in the native error form
+def install(app: FastAPI) -> None:
+    """Serve the playground at ``/`` and ``/playground`` from this process (native error form)."""
     bundle = load_bundle()
     app.state.web_bundle = bundle
 

@@ -14,12 +14,15 @@ import httpx
 
 from vidgate.catalog.models import ModelSpec, RouteSpec
 from vidgate.config import Settings, provider_settings
+from vidgate.net.urlguard import UrlGuard, pinned_client
 from vidgate.providers.base import ProviderAdapter, ProviderContext, Route
 from vidgate.providers.registry import PROVIDERS, adapter_factory
 from vidgate.providers.simulator import SIMULATOR_ROUTE
 from vidgate.worker.breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
+
+SUBMIT_TIMEOUT_S = 120.0  # creating an upstream job may take longer than a poll
 
 
 class ProviderPool:
@@ -30,8 +33,11 @@ class ProviderPool:
         *,
         env: Mapping[str, str] | None = None,
         breaker: CircuitBreaker | None = None,
+        guard: UrlGuard | None = None,
     ) -> None:
         self.breaker = breaker or CircuitBreaker()
+        # One client for URLs a user chose (input images), every hop checked by the guard.
+        self.user_http = pinned_client(guard, follow_redirects=True) if guard is not None else None
         self._adapters: dict[str, ProviderAdapter] = {}
         self._contexts: dict[str, ProviderContext] = {}
         callback_base = settings.public_url.rstrip("/") if settings.public_url else None
@@ -48,12 +54,20 @@ class ProviderPool:
                 options=config,
                 callback_url=f"{callback_base}/callbacks/{name}" if callback_base else None,
                 timeout_s=settings.upstream_timeout_s,
+                submit_timeout_s=settings.upstream_submit_timeout_s,
+                user_http=self.user_http,
             )
             try:
                 self._adapters[name] = adapter_factory(name)(ctx)
                 self._contexts[name] = ctx
             except (ImportError, AttributeError) as exc:  # a provider module missing its extra
                 log.warning("provider %s is configured but could not be loaded: %s", name, exc)
+
+    def install(self, name: str, adapter: ProviderAdapter, ctx: ProviderContext | None = None) -> None:
+        """Put an adapter in place of (or beside) the configured ones (tools, tests, benchmarks)."""
+        self._adapters[name] = adapter
+        if ctx is not None:
+            self._contexts[name] = ctx
 
     @property
     def enabled(self) -> list[str]:
@@ -67,9 +81,19 @@ class ProviderPool:
         return self._contexts.get(name)
 
     def call_timeout(self, name: str) -> float:
-        """The worker's outer limit on one call: the provider's own limit plus a margin."""
+        """The worker's outer limit on a poll, cancel or find: the provider's own limit plus a margin."""
         ctx = self._contexts.get(name)
         return (ctx.timeout_s if ctx else 30.0) + 5.0
+
+    def submit_timeout(self, name: str) -> float:
+        """The worker's outer limit on one submit (longer than a poll), plus a margin."""
+        ctx = self._contexts.get(name)
+        return (ctx.submit_timeout_s if ctx else SUBMIT_TIMEOUT_S) + 5.0
+
+    async def aclose(self) -> None:
+        """Close the client the pool owns (the user-URL client); the shared one is the caller's."""
+        if self.user_http is not None:
+            await self.user_http.aclose()
 
     def routes_for(self, spec: ModelSpec, mode: str) -> list[Route]:
         """The routes a job may take, in order (circuit state is checked at submit time)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from vidgate.domain.job import MediaInfo
@@ -30,7 +29,6 @@ async def _download(
     path: Path,
     *,
     max_bytes: int,
-    heartbeat: Callable[[], Awaitable[None]],
 ) -> int:
     written = 0
     with path.open("wb") as handle:
@@ -39,7 +37,6 @@ async def _download(
             if written > max_bytes:
                 raise OutputRefused(f"the upstream's output is larger than the {max_bytes} byte limit")
             await asyncio.to_thread(handle.write, chunk)
-            await heartbeat()
     return written
 
 
@@ -50,7 +47,6 @@ async def rehost(
     job_id: str,
     storage: Storage,
     max_bytes: int,
-    heartbeat: Callable[[], Awaitable[None]],
 ) -> MediaInfo:
     """Fetch, check and store every video output; returns what was stored."""
     videos = [o for o in outputs if o.kind == "video"]
@@ -61,7 +57,7 @@ async def rehost(
     with tempfile.TemporaryDirectory(prefix="vidgate-fetch-") as folder:
         for index, output in enumerate(videos):
             path = Path(folder) / f"output-{index}.mp4"
-            size = await _download(adapter, output, path, max_bytes=max_bytes, heartbeat=heartbeat)
+            size = await _download(adapter, output, path, max_bytes=max_bytes)
             try:
                 info = await asyncio.to_thread(probe, path)
             except NotAVideo as exc:
@@ -82,7 +78,6 @@ async def rehost(
                     codec=info.codec,
                     bytes=size,
                 )
-            await heartbeat()
     assert first is not None
     return MediaInfo(
         video_key=first.video_key,

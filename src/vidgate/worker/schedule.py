@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import random
+from datetime import datetime, timedelta
+
+from vidgate.clock import utcnow
+from vidgate.domain.job import Job
 from vidgate.providers.base import UpstreamStatus
 
 MIN_DELAY_S = 0.5
@@ -25,8 +30,26 @@ def next_poll_delay(status: UpstreamStatus | None, polls: int) -> float:
     return backoff
 
 
-def retry_delay(attempt: int, retry_after_s: float | None = None) -> float:
-    """Back-off after a transient error (rate limit, 5xx) while polling or fetching."""
+def retry_delay(attempt: int, retry_after_s: float | None = None, *, cap_s: float = 60.0) -> float:
+    """Back-off after a transient error (rate limit, 5xx), with jitter; ``Retry-After`` wins."""
     if retry_after_s is not None:
-        return max(MIN_DELAY_S, min(60.0, retry_after_s))
-    return min(60.0, float(2 ** min(attempt, 6)))
+        return max(MIN_DELAY_S, min(cap_s, retry_after_s))
+    base = min(cap_s, float(2 ** min(max(attempt, 0), 6)) / 2)
+    return max(MIN_DELAY_S, base * random.uniform(0.5, 1.0))
+
+
+LAST_LOOK_S = 1.0  # a job is looked at once more this long before its deadline
+
+
+def before_deadline(job: Job, delay_s: float, *, now: datetime | None = None) -> datetime:
+    """When to look again: after ``delay_s``, but never past the job's deadline.
+
+    A job whose back-off would carry it past its deadline is looked at once more
+    just before it, so that it is polled one last time rather than expired unseen.
+    """
+    now = now or utcnow()
+    wanted = now + timedelta(seconds=delay_s)
+    last_look = job.deadline_at - timedelta(seconds=LAST_LOOK_S)
+    if wanted < last_look:
+        return wanted
+    return max(now, last_look) if now < last_look else job.deadline_at

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from tests.conftest import Gateway, auth
 from vidgate.clock import utcnow
 from vidgate.domain.job import MediaInfo
@@ -52,10 +55,9 @@ async def test_duplicate_settlement_settles_once(idle_gateway: Gateway) -> None:
     media = MediaInfo("k", None, 4.0, 1280, 720, "h264", 10)
 
     async def settle(target: JobStatus) -> bool:
-        async with svc.db.transaction() as conn:
-            return await svc.jobs.finish(
-                conn, job, target, now=utcnow(), media=media if target is JobStatus.SUCCEEDED else None
-            )
+        return await svc.lifecycle.finish(
+            job.id, target, media=media if target is JobStatus.SUCCEEDED else None
+        )
 
     results = await asyncio.gather(
         settle(JobStatus.SUCCEEDED), settle(JobStatus.FAILED), settle(JobStatus.SUCCEEDED)
@@ -176,14 +178,7 @@ async def test_delivered_shorter_clip_is_charged_less(idle_gateway: Gateway) -> 
         for target in (JobStatus.SUBMITTING, JobStatus.RUNNING, JobStatus.FETCHING):
             await job_store.transition(conn, job_id, target, now=utcnow())
     job = await svc.jobs.get(principal, job_id)
-    async with svc.db.transaction() as conn:
-        await svc.jobs.finish(
-            conn,
-            job,
-            JobStatus.SUCCEEDED,
-            now=utcnow(),
-            media=MediaInfo("k", None, 5.0, 1280, 720, "h264", 1),
-        )
+    assert await svc.lifecycle.succeed(job, None, MediaInfo("k", None, 5.0, 1280, 720, "h264", 1))
     done = await svc.jobs.get(principal, job_id)
     assert done.held_micros == 1_512_000 and done.charged_micros == 756_000
     available, held = await _ledger_consistent(idle_gateway, principal.account_id)
@@ -192,8 +187,6 @@ async def test_delivered_shorter_clip_is_charged_less(idle_gateway: Gateway) -> 
 
 def test_generation_request_is_frozen() -> None:
     req = GenerationRequest(model="m", prompt="p")
-    try:
+    with pytest.raises(ValidationError, match="frozen"):
         req.prompt = "other"  # type: ignore[misc]
-    except Exception:
-        return
-    raise AssertionError("GenerationRequest must be immutable")
+    assert req.prompt == "p"

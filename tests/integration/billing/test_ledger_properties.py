@@ -105,7 +105,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     job = await job_store.get_job(conn, job_id)
                     assert job is not None
                 media = MediaInfo("k", None, delivered or float(job.request.duration_s or 5), 1, 1, "h264", 1)
-                await self.svc.jobs.finish(conn, job, end, now=utcnow(), media=media)
+                await self.svc.lifecycle.finish_in(conn, job, end, now=utcnow(), media=media)
 
         self.run(go())
 

@@ -81,11 +81,14 @@ class TestBackgroundPurger:
         key, _ = await gateway.account()
         video = await _finished_video(gateway, key)
         await _expire(gateway, video["id"], days_ago=0.01)
-        for _ in range(100):
-            if not await _stored(gateway, video["id"]):
-                break
-            await asyncio.sleep(0.05)
+        # The purger deletes the files first and marks the job last: wait for that last write,
+        # after which it writes nothing more for this job, then look at both.
+        async with asyncio.timeout(10):
+            while True:
+                async with gateway.services.db.read() as conn:
+                    job = await job_store.get_job(conn, video["id"])
+                assert job is not None
+                if job.media_deleted_at is not None:
+                    break
+                await asyncio.sleep(0.05)
         assert not await _stored(gateway, video["id"])
-        async with gateway.services.db.read() as conn:
-            job = await job_store.get_job(conn, video["id"])
-        assert job is not None and job.media_deleted_at is not None

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -160,7 +161,7 @@ async def test_case_05_i2v_without_image_url_is_400_and_debits_nothing(gateway: 
     assert_error(await gateway.client.post(SUBMIT, headers=tl(key), json=not_https), 400, "invalid_image_url")
 
 
-@pytest.mark.parametrize("duration", [31, 0, -5, 7.5, "5", True])
+@pytest.mark.parametrize("duration", [31, 30.5, 0, 0.5, -5, "5", True])
 async def test_case_06_duration_outside_1_to_30_is_400(gateway: Gateway, duration: Any) -> None:
     key, _ = await gateway.account()
     response = await gateway.client.post(
@@ -173,6 +174,26 @@ async def test_case_06_whole_float_durations_are_accepted(gateway: Gateway) -> N
     key, principal = await gateway.account()
     task_id = await submit(gateway, key, {"model": WAN, "prompt": "simulate:hang", "duration": 30.0})
     assert (await gateway.services.jobs.get(principal, task_id)).request.duration_s == 30
+
+
+async def test_fractional_durations_are_rounded_up_for_the_upstream_and_billed_as_asked(
+    gateway: Gateway,
+) -> None:
+    key, principal = await gateway.account()
+    task_id = await submit(gateway, key, {"model": WAN, "prompt": "a harbour", "duration": 5.5})
+    job = await gateway.services.jobs.get(principal, task_id)
+    assert job.request.duration_s == 6 and str(job.request.asked_duration_s) == "5.500"
+    spec = gateway.services.catalog.get(job.model)
+    assert spec.price is not None and spec.price.rule == "per_clip" and spec.price.amount is not None
+    linear = spec.price.amount * Decimal("5.5") / spec.price.base_seconds  # the seed's rule on 5.5 s
+    assert job.estimated_micros == int(linear * 1_000_000)
+    whole = await submit(gateway, key, {"model": WAN, "prompt": "a harbour", "duration": 6})
+    assert (await gateway.services.jobs.get(principal, whole)).estimated_micros > job.estimated_micros
+    done = await wait_done(gateway, key, task_id)
+    assert done["task"]["status"] == "TASK_STATUS_SUCCEED"
+    finished = await gateway.services.jobs.get(principal, task_id)
+    assert finished.media is not None and finished.media.duration_s >= 5.5
+    assert finished.charged_micros == job.estimated_micros  # a 6 s clip, billed for the 5.5 s asked
 
 
 async def test_case_07_hunyuan_is_fixed_5s_and_16_9_or_9_16(gateway: Gateway) -> None:
@@ -308,7 +329,12 @@ async def test_submit_time_upstream_failure_is_synchronous_and_free(
     fake = FalFake()
     fake.script.update(script)
     live = settings.model_copy(
-        update={"public_url": None, "upstream_timeout_s": 0.5, "url_allowlist": "example.com,127.0.0.1"}
+        update={
+            "public_url": None,
+            "upstream_timeout_s": 0.5,
+            "upstream_submit_timeout_s": 0.5,
+            "url_allowlist": "example.com,127.0.0.1",
+        }
     )
     with serve_in_thread(fake.app()) as fake_url:
         fake.base_url = fake_url

@@ -336,8 +336,13 @@ async def test_a_failed_job_is_a_500_on_retrieve_and_refunded(gateway: Gateway) 
 async def test_a_content_policy_refusal_is_a_422_on_retrieve(gateway: Gateway) -> None:
     key, _ = await gateway.account(credit="10")
     queue_id = await queue(gateway, key, {**BASE, "prompt": "simulate:policy"})
-    body = assert_standard(await wait_done(gateway, key, T2V, queue_id), 422)
-    assert body["credits_refunded"] is True and "refunded" in body["error"]
+    response = await wait_done(gateway, key, T2V, queue_id)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    # Venice's current ProviderContentPolicyError, with the seed-era fields kept beside it.
+    assert body["error"]["type"] == "provider_content_policy"
+    assert body["error"]["credits_refunded"] is True and "refunded" in body["error"]["message"]
+    assert body["credits_refunded"] is True and body["code"] == "CONTENT_POLICY_VIOLATION"
     assert await balance(gateway, key) == (10_000_000, 0)
 
 

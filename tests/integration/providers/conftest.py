@@ -44,7 +44,9 @@ def make_ctx(
     api_key: str | None = "test-key",
     *,
     timeout_s: float = 5.0,
+    submit_timeout_s: float | None = None,
     callback_url: str | None = None,
+    user_http: httpx.AsyncClient | None = None,
     **options: str,
 ) -> ProviderContext:
     return ProviderContext(
@@ -54,6 +56,8 @@ def make_ctx(
         options=options,
         callback_url=callback_url,
         timeout_s=timeout_s,
+        submit_timeout_s=timeout_s if submit_timeout_s is None else submit_timeout_s,
+        user_http=user_http,
     )
 
 

@@ -20,6 +20,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -36,6 +37,8 @@ from vidgate.testing.fakes.ark import ArkFake
 from vidgate.testing.server import serve_in_thread
 
 from .conftest import assert_mp4, collect, make_ctx
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 TASKS = "/api/v3/contents/generations/tasks"
 ROUTE = Route(
@@ -94,7 +97,7 @@ async def wait_terminal(adapter: ArkAdapter, ref: UpstreamRef) -> list[UpstreamS
 
 
 async def test_text_to_video_end_to_end(adapter: ArkAdapter, fake: ArkFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert ref.id.startswith("cgt-")
     seen = await wait_terminal(adapter, ref)
     final = seen[-1]
@@ -105,14 +108,13 @@ async def test_text_to_video_end_to_end(adapter: ArkAdapter, fake: ArkFake) -> N
 
     method, path, body = fake.requests[0]
     assert (method, path) == ("POST", TASKS)
-    assert body == {
+    assert body == {  # settings as top-level fields, as the current BytePlus SDK sends them
         "model": "seedance-1-0-lite-t2v-250428",
-        "content": [
-            {
-                "type": "text",
-                "text": "A cat surfing at sunset --resolution 1080p --ratio 16:9 --duration 5 --seed 11",
-            }
-        ],
+        "content": [{"type": "text", "text": "A cat surfing at sunset"}],
+        "resolution": "1080p",
+        "ratio": "16:9",
+        "duration": 5,
+        "seed": 11,
     }
     assert fake.seen_headers[0]["authorization"] == "Bearer test-key"
 
@@ -127,7 +129,7 @@ async def test_images_use_roles_and_the_image_model(adapter: ArkAdapter, fake: A
             "audio": False,
         }
     )
-    await adapter.submit(req, ROUTE)
+    await adapter.submit(req, ROUTE, ATTEMPT)
     body = fake.requests[-1][2]
     assert body["model"] == "seedance-1-0-lite-i2v-250428"
     assert body["content"][1:] == [
@@ -147,16 +149,17 @@ async def test_images_use_roles_and_the_image_model(adapter: ArkAdapter, fake: A
 
 async def test_reference_images(adapter: ArkAdapter, fake: ArkFake) -> None:
     req = REQ.model_copy(update={"images": (ImageInput(url="https://r.example/1.png", role="reference"),)})
-    await adapter.submit(req, Route(provider="ark", model="dreamina-seedance-2-0-260128"))
+    await adapter.submit(req, Route(provider="ark", model="dreamina-seedance-2-0-260128"), ATTEMPT)
     assert fake.requests[-1][2]["content"][1]["role"] == "reference_image"
 
 
-async def test_body_fields_replace_their_flags(adapter: ArkAdapter, fake: ArkFake) -> None:
+async def test_params_and_options_override_the_fields(adapter: ArkAdapter, fake: ArkFake) -> None:
     route = Route(provider="ark", model="dreamina-seedance-2-0-260128", params={"resolution": "720p"})
     req = REQ.model_copy(update={"provider_options": {"ratio": "9:16", "service_tier": "flex"}})
-    await adapter.submit(req, route)
+    await adapter.submit(req, route, ATTEMPT)
     body = fake.requests[-1][2]
-    assert body["content"][0]["text"] == "A cat surfing at sunset --duration 5 --seed 11"
+    assert body["content"][0]["text"] == "A cat surfing at sunset"
+    assert (body["duration"], body["seed"]) == (5, 11)
     assert body["resolution"] == "720p"
     assert body["ratio"] == "9:16"
     assert body["service_tier"] == "flex"
@@ -164,7 +167,7 @@ async def test_body_fields_replace_their_flags(adapter: ArkAdapter, fake: ArkFak
 
 async def test_failure_reason_surfaces(adapter: ArkAdapter, fake: ArkFake) -> None:
     fake.script.fail_reason = "The service encountered an unexpected internal error."
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert isinstance(final.error, UpstreamRejected)
     assert final.error.message == (
@@ -175,25 +178,25 @@ async def test_failure_reason_surfaces(adapter: ArkAdapter, fake: ArkFake) -> No
 async def test_content_policy_at_submit(adapter: ArkAdapter, fake: ArkFake) -> None:
     fake.script.content_policy = True
     with pytest.raises(UpstreamContentPolicy) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert "InputTextSensitiveContentDetected" in caught.value.message
 
 
 async def test_rate_limit_then_success(adapter: ArkAdapter, fake: ArkFake) -> None:
     fake.script.submit_statuses = [429]
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
     assert caught.value.retry_after_s == 1.0
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_server_error_is_retryable(adapter: ArkAdapter, fake: ArkFake) -> None:
     fake.script.submit_statuses = [500]
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.poll_statuses = [503]
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
@@ -203,26 +206,26 @@ async def test_timeout(http: httpx.AsyncClient, base_url: str, fake: ArkFake) ->
     adapter = ArkAdapter(make_ctx(http, base_url, timeout_s=0.2))
     fake.script.delay_s = 0.5
     with pytest.raises(UpstreamTimeout):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_malformed_body(adapter: ArkAdapter, fake: ArkFake) -> None:
     fake.script.malformed = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_shape(adapter: ArkAdapter, fake: ArkFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_status_word_is_running(adapter: ArkAdapter, fake: ArkFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.force_status = "paused"
     status = await adapter.poll(ref)
     assert status.state == "running"
@@ -230,7 +233,7 @@ async def test_unknown_status_word_is_running(adapter: ArkAdapter, fake: ArkFake
 
 
 async def test_expired_task_fails(adapter: ArkAdapter, fake: ArkFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.force_status = "expired"
     status = await adapter.poll(ref)
     assert status.state == "failed"
@@ -240,21 +243,33 @@ async def test_expired_task_fails(adapter: ArkAdapter, fake: ArkFake) -> None:
 async def test_bad_api_key(http: httpx.AsyncClient, base_url: str) -> None:
     adapter = ArkAdapter(make_ctx(http, base_url, api_key="wrong"))
     with pytest.raises(UpstreamAuthError) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert "AuthenticationError" in caught.value.message
 
 
 async def test_bad_input_is_rejected_with_code(adapter: ArkAdapter) -> None:
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ.model_copy(update={"aspect_ratio": "5:4"}), ROUTE)
+        await adapter.submit(REQ.model_copy(update={"aspect_ratio": "5:4"}), ROUTE, ATTEMPT)
     assert caught.value.message.startswith("InvalidParameter:")
-    assert "--ratio" in caught.value.message
+    assert "`ratio`" in caught.value.message
+
+
+async def test_the_fake_refuses_prompt_flags(http: httpx.AsyncClient, base_url: str, fake: ArkFake) -> None:
+    """The old ``--flag`` form is refused, so an adapter sending it cannot pass unnoticed."""
+    answer = await http.post(
+        f"{base_url}{TASKS}",
+        json={"model": "m", "content": [{"type": "text", "text": "a cat --ratio 16:9"}]},
+        headers={"Authorization": "Bearer test-key"},
+    )
+    assert answer.status_code == 400
+    assert "--ratio" in answer.json()["error"]["message"]
+    assert not fake.jobs
 
 
 async def test_cancel_queued_task(adapter: ArkAdapter, fake: ArkFake) -> None:
     assert Capability.CANCEL in adapter.capabilities
     fake.script.latency_s = 30
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     await adapter.cancel(ref)
     assert fake.requests[-1][:2] == ("DELETE", f"{TASKS}/{ref.id}")
     status = await adapter.poll(ref)
@@ -264,7 +279,7 @@ async def test_cancel_queued_task(adapter: ArkAdapter, fake: ArkFake) -> None:
 
 async def test_cancel_running_task_is_tolerated(adapter: ArkAdapter, fake: ArkFake) -> None:
     fake.script.latency_s = 0.4
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     for _ in range(100):
         if (await adapter.poll(ref)).state == "running":
             break
@@ -281,8 +296,8 @@ async def test_callback_is_an_unverified_hint(
 ) -> None:
     url, calls = receiver
     adapter = ArkAdapter(make_ctx(http, base_url, callback_url=url))
-    ref = await adapter.submit(REQ, ROUTE)
-    assert fake.requests[-1][2]["callback_url"] == url
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
+    assert fake.requests[-1][2]["callback_url"] == f"{url}?job={ATTEMPT.job_id}"
     for _ in range(200):
         if any(json.loads(c.body)["status"] == "succeeded" for c in calls):
             break
@@ -300,7 +315,7 @@ async def test_callback_is_an_unverified_hint(
 
 async def test_output_expired_before_fetch(adapter: ArkAdapter, fake: ArkFake) -> None:
     fake.script.output_ttl_s = 0
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
         await collect(adapter.stream_output(final.outputs[0]))

@@ -17,6 +17,7 @@ from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.providers.base import (
     CallbackRequest,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -31,6 +32,8 @@ from vidgate.providers.base import (
 from vidgate.providers.comfyui import ComfyUIAdapter, frame_size
 from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.comfyui import FLAGGED, ComfyUIFake
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 LTX = Route("comfyui", "ltx-video-2b-v0.9.5.safetensors")
 REQ = GenerationRequest(
@@ -96,7 +99,7 @@ async def test_success_with_the_default_workflow(
     serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake
 ) -> None:
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, LTX)
+    ref = await adapter.submit(REQ, LTX, ATTEMPT)
     graph = graph_sent(fake)
     assert graph["1"]["inputs"]["ckpt_name"] == "ltx-video-2b-v0.9.5.safetensors"
     assert graph["3"]["inputs"]["text"] == "a cat"
@@ -120,8 +123,8 @@ async def test_queue_position_and_running(
 ) -> None:
     fake.script.latency_s = 10
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
-    first = await adapter.submit(REQ, LTX)
-    second = await adapter.submit(REQ, LTX)
+    first = await adapter.submit(REQ, LTX, ATTEMPT)
+    second = await adapter.submit(REQ, LTX, SubmitAttempt.first("another-job"))
     status = await adapter.poll(second)
     assert status.state == "queued"
     assert status.queue_position == 1
@@ -138,7 +141,7 @@ async def test_inline_and_file_workflows_with_overrides(
     for option in (json.dumps(PLAIN), str(path)):
         adapter = ComfyUIAdapter(make_ctx(http, base, workflow=option))
         req = REQ.model_copy(update={"provider_options": {"5.steps": 12, "fps": 16}})
-        ref = await adapter.submit(req, Route("comfyui", "wan", params={"1.ckpt_name": "w.st"}))
+        ref = await adapter.submit(req, Route("comfyui", "wan", params={"1.ckpt_name": "w.st"}), ATTEMPT)
         assert (await run_to_end(adapter, ref))[-1].state == "succeeded"
     for index in (0, 1):
         graph = graph_sent(fake, index)
@@ -153,9 +156,9 @@ async def test_inline_and_file_workflows_with_overrides(
 async def test_image_is_uploaded_and_injected(
     serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake
 ) -> None:
-    adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), workflow=json.dumps(I2V)))
+    adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), user_http=http, workflow=json.dumps(I2V)))
     req = REQ.model_copy(update={"images": (ImageInput(url=PNG),)})
-    ref = await adapter.submit(req, LTX)
+    ref = await adapter.submit(req, LTX, ATTEMPT)
     graph = graph_sent(fake)
     name = graph["1"]["inputs"]["image"]
     assert fake.uploads[name] == b"\x89PNG\r\n\x1a\nfake"
@@ -163,22 +166,22 @@ async def test_image_is_uploaded_and_injected(
     assert (await run_to_end(adapter, ref))[-1].state == "succeeded"
     # an http(s) image is downloaded first (here: any bytes the fake serves)
     by_url = REQ.model_copy(update={"images": (ImageInput(url=fake.media_url(fake.jobs[ref.id])),)})
-    await adapter.submit(by_url, LTX)
+    await adapter.submit(by_url, LTX, ATTEMPT)
     assert fake.uploads[graph_sent(fake, 1)["1"]["inputs"]["image"]][4:8] == b"ftyp"
     missing = REQ.model_copy(update={"images": (ImageInput(url=f"{fake.base_url}/nope.png"),)})
     with pytest.raises(UpstreamRejected, match="could not fetch"):
-        await adapter.submit(missing, LTX)
+        await adapter.submit(missing, LTX, ATTEMPT)
     with pytest.raises(UpstreamRejected, match="needs an image"):
-        await adapter.submit(REQ, LTX)
+        await adapter.submit(REQ, LTX, ATTEMPT)
     plain = ComfyUIAdapter(make_ctx(http, fake.base_url))
     with pytest.raises(UpstreamRejected, match="no image input"):
-        await plain.submit(req, LTX)
+        await plain.submit(req, LTX, ATTEMPT)
 
 
 async def test_failure_reason_surfaces(serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake) -> None:
     fake.script.fail_reason = "Allocation on device 0 would exceed allowed memory"
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
-    final = (await run_to_end(adapter, await adapter.submit(REQ, LTX)))[-1]
+    final = (await run_to_end(adapter, await adapter.submit(REQ, LTX, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert isinstance(final.error, UpstreamRejected)
     assert "would exceed allowed memory" in final.error.message
@@ -191,7 +194,7 @@ async def test_safety_checker_failure_is_a_rejection(
     # ComfyUI has no content-policy concept: a safety node's failure is a plain rejection.
     fake.script.content_policy = True
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
-    final = (await run_to_end(adapter, await adapter.submit(REQ, LTX)))[-1]
+    final = (await run_to_end(adapter, await adapter.submit(REQ, LTX, ATTEMPT)))[-1]
     assert isinstance(final.error, UpstreamRejected)
     assert not isinstance(final.error, UpstreamContentPolicy)
     assert FLAGGED in final.error.message
@@ -205,7 +208,7 @@ async def test_validation_error_keeps_the_node_error(
     broken["3"] = {"class_type": "SaveVideo", "inputs": {"video": ["9", 0]}}
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), workflow=json.dumps(broken)))
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ, LTX)
+        await adapter.submit(REQ, LTX, ATTEMPT)
     assert caught.value.status_code == 400
     assert "Prompt outputs failed validation" in caught.value.message
     assert "node" in caught.value.message
@@ -215,16 +218,16 @@ async def test_bad_workflow_option(http: httpx.AsyncClient, tmp_path: Path) -> N
     for option in (str(tmp_path / "missing.json"), '{"nodes": [], "links": []}', "{oops"):
         adapter = ComfyUIAdapter(make_ctx(http, "http://comfy.test", workflow=option))
         with pytest.raises(UpstreamRejected, match="workflow"):
-            await adapter.submit(REQ, LTX)
+            await adapter.submit(REQ, LTX, ATTEMPT)
 
 
 async def test_rate_limit_then_success(serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake) -> None:
     fake.script.submit_statuses = [429]
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, LTX)
+        await adapter.submit(REQ, LTX, ATTEMPT)
     assert caught.value.retryable
-    assert (await adapter.submit(REQ, LTX)).id in fake.jobs
+    assert (await adapter.submit(REQ, LTX, ATTEMPT)).id in fake.jobs
 
 
 async def test_5xx_is_retryable(serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake) -> None:
@@ -232,9 +235,9 @@ async def test_5xx_is_retryable(serve_fake: Any, http: httpx.AsyncClient, fake: 
     fake.script.poll_statuses = [502]
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, LTX)
+        await adapter.submit(REQ, LTX, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, LTX)
+    ref = await adapter.submit(REQ, LTX, ATTEMPT)
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
 
@@ -243,22 +246,22 @@ async def test_timeout(serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFa
     fake.script.delay_s = 0.5
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), timeout_s=0.1))
     with pytest.raises(UpstreamTimeout):
-        await adapter.submit(REQ, LTX)
+        await adapter.submit(REQ, LTX, ATTEMPT)
 
 
 async def test_malformed_body(serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake) -> None:
     fake.script.malformed = True
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, LTX)
+        await adapter.submit(REQ, LTX, ATTEMPT)
 
 
 async def test_unknown_shape(serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake) -> None:
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, LTX)
+    ref = await adapter.submit(REQ, LTX, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, LTX)
+        await adapter.submit(REQ, LTX, ATTEMPT)
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
 
@@ -266,20 +269,20 @@ async def test_unknown_shape(serve_fake: Any, http: httpx.AsyncClient, fake: Com
 async def test_bad_api_key(serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake) -> None:
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), api_key="nope"))
     with pytest.raises(UpstreamAuthError):
-        await adapter.submit(REQ, LTX)
+        await adapter.submit(REQ, LTX, ATTEMPT)
 
 
 async def test_no_auth_when_no_key(serve_fake: Any, http: httpx.AsyncClient) -> None:
     fake = ComfyUIFake(api_key="", script=FakeScript(latency_s=0.05))
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake), api_key=None))
-    ref = await adapter.submit(REQ, LTX)
+    ref = await adapter.submit(REQ, LTX, ATTEMPT)
     assert "authorization" not in fake.seen_headers[0]
     assert (await run_to_end(adapter, ref))[-1].state == "succeeded"
 
 
 async def test_output_expired(serve_fake: Any, http: httpx.AsyncClient, fake: ComfyUIFake) -> None:
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
-    final = (await run_to_end(adapter, await adapter.submit(REQ, LTX)))[-1]
+    final = (await run_to_end(adapter, await adapter.submit(REQ, LTX, ATTEMPT)))[-1]
     fake.script.output_ttl_s = 0
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
@@ -291,8 +294,8 @@ async def test_cancel_pending_and_running(
 ) -> None:
     fake.script.latency_s = 10
     adapter = ComfyUIAdapter(make_ctx(http, serve_fake(fake)))
-    running = await adapter.submit(REQ, LTX)
-    pending = await adapter.submit(REQ, LTX)
+    running = await adapter.submit(REQ, LTX, ATTEMPT)
+    pending = await adapter.submit(REQ, LTX, SubmitAttempt.first("another-job"))
     fake.jobs[running.id].created -= 5
     await adapter.cancel(pending)
     assert fake.requests[-1][:2] == ("POST", "/queue")

@@ -13,6 +13,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -29,6 +30,8 @@ from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.dashscope import DashscopeFake
 
 from .conftest import assert_mp4, collect, make_ctx
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 ROUTE = Route(provider="dashscope", model="wan2.2-t2v-plus", image_model="wan2.2-i2v-plus")
 REQ = GenerationRequest(
@@ -70,7 +73,7 @@ async def wait_terminal(adapter: DashscopeAdapter, ref: UpstreamRef) -> list[Ups
 
 
 async def test_text_to_video_end_to_end(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert ref.request_id
     seen = await wait_terminal(adapter, ref)
     final = seen[-1]
@@ -104,7 +107,7 @@ async def test_image_to_video_uses_img_url_and_resolution(
             "provider_options": {"parameters": {"prompt_extend": False}},
         }
     )
-    await adapter.submit(req, ROUTE)
+    await adapter.submit(req, ROUTE, ATTEMPT)
     _, path, body = fake.requests[-1]
     assert path == VIDEO_PATH
     assert body["model"] == "wan2.2-i2v-plus"
@@ -128,7 +131,7 @@ async def test_first_last_frame_model_uses_image2video(
             )
         }
     )
-    ref = await adapter.submit(req, Route(provider="dashscope", model="wanx2.1-kf2v-plus"))
+    ref = await adapter.submit(req, Route(provider="dashscope", model="wanx2.1-kf2v-plus"), ATTEMPT)
     _, path, body = fake.requests[-1]
     assert path == KF2V_PATH
     assert body["input"]["first_frame_url"] == "https://img.example/a.png"
@@ -146,7 +149,7 @@ def test_sizes() -> None:
 
 async def test_failure_reason_surfaces(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
     fake.script.fail_reason = "The video could not be generated."
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert final.raw_status == "FAILED"
     assert isinstance(final.error, UpstreamRejected)
@@ -156,7 +159,7 @@ async def test_failure_reason_surfaces(adapter: DashscopeAdapter, fake: Dashscop
 async def test_content_policy_at_submit(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
     fake.script.content_policy = True
     with pytest.raises(UpstreamContentPolicy) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert "DataInspectionFailed" in caught.value.message
     assert caught.value.request_id
 
@@ -164,18 +167,18 @@ async def test_content_policy_at_submit(adapter: DashscopeAdapter, fake: Dashsco
 async def test_rate_limit_then_success(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
     fake.script.submit_statuses = [429]
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
     assert caught.value.retry_after_s == 1.0
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_server_error_is_retryable(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
     fake.script.submit_statuses = [500]
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.poll_statuses = [503]
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
@@ -185,26 +188,26 @@ async def test_timeout(http: httpx.AsyncClient, base_url: str, fake: DashscopeFa
     adapter = DashscopeAdapter(make_ctx(http, base_url, timeout_s=0.2))
     fake.script.delay_s = 0.5
     with pytest.raises(UpstreamTimeout):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_malformed_body(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
     fake.script.malformed = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_shape(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_status_word_is_running(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.force_status = "SUSPENDED"
     status = await adapter.poll(ref)
     assert status.state == "running"
@@ -221,13 +224,13 @@ async def test_unknown_task_has_expired(adapter: DashscopeAdapter) -> None:
 async def test_bad_api_key(http: httpx.AsyncClient, base_url: str) -> None:
     adapter = DashscopeAdapter(make_ctx(http, base_url, api_key="wrong"))
     with pytest.raises(UpstreamAuthError) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.status_code == 401
 
 
 async def test_bad_input_is_rejected_with_code(adapter: DashscopeAdapter) -> None:
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ.model_copy(update={"duration_s": 99}), ROUTE)
+        await adapter.submit(REQ.model_copy(update={"duration_s": 99}), ROUTE, ATTEMPT)
     assert caught.value.message.startswith("InvalidParameter:")
     assert caught.value.request_id
 
@@ -235,7 +238,7 @@ async def test_bad_input_is_rejected_with_code(adapter: DashscopeAdapter) -> Non
 async def test_cancel_pending_task(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
     assert Capability.CANCEL in adapter.capabilities
     fake.script.latency_s = 30
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     await adapter.cancel(ref)
     assert fake.requests[-1][:2] == ("POST", f"/api/v1/tasks/{ref.id}/cancel")
     status = await adapter.poll(ref)
@@ -245,7 +248,7 @@ async def test_cancel_pending_task(adapter: DashscopeAdapter, fake: DashscopeFak
 
 async def test_cancel_running_task_is_tolerated(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
     fake.script.latency_s = 0.4
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     for _ in range(100):
         if (await adapter.poll(ref)).state == "running":
             break
@@ -261,7 +264,7 @@ def test_no_callbacks(adapter: DashscopeAdapter) -> None:
 
 async def test_output_expired_before_fetch(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
     fake.script.output_ttl_s = 0
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
         await collect(adapter.stream_output(final.outputs[0]))
@@ -269,5 +272,5 @@ async def test_output_expired_before_fetch(adapter: DashscopeAdapter, fake: Dash
 
 async def test_no_size_when_none_was_asked(adapter: DashscopeAdapter, fake: DashscopeFake) -> None:
     req = GenerationRequest(model="wan-2.2", prompt="waves")
-    await adapter.submit(req, ROUTE)
+    await adapter.submit(req, ROUTE, ATTEMPT)
     assert fake.requests[-1][2]["parameters"] == {}

@@ -20,6 +20,7 @@ from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.providers.base import (
     CallbackRequest,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -35,6 +36,8 @@ from vidgate.providers.fal import FalAdapter, app_id, parse_jwks
 from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.fal import FalFake
 from vidgate.testing.server import serve_in_thread
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 KLING = Route(
     "fal",
@@ -77,7 +80,7 @@ def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
 
 async def test_success_end_to_end(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
 
     # the request the fake received: the endpoint path, the documented body, the Key header
     method, path, body = fake.requests[0]
@@ -101,7 +104,7 @@ async def test_any_endpoint_id_and_namespaces(
 ) -> None:
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
     route = Route("fal", "fal-ai/kling-video/v2.5-turbo/pro/text-to-video")
-    ref = await adapter.submit(REQ, route)
+    ref = await adapter.submit(REQ, route, ATTEMPT)
     assert fake.requests[0][1] == "/fal-ai/kling-video/v2.5-turbo/pro/text-to-video"
     assert (await run_to_end(adapter, ref))[-1].state == "succeeded"
     assert app_id("workflows/me/flow/sub") == "workflows/me/flow"
@@ -120,7 +123,7 @@ async def test_image_uses_the_i2v_endpoint_and_image_url(
         }
     )
     route = Route("fal", KLING.model, KLING.image_model, params={"cfg_scale": 0.5})
-    await adapter.submit(req, route)
+    await adapter.submit(req, route, ATTEMPT)
     _, path, body = fake.requests[0]
     assert path == "/fal-ai/kling-video/v2.1/master/image-to-video"
     assert body["image_url"] == "https://img.example/cat.png"
@@ -141,7 +144,7 @@ async def test_veo_mapping(serve_fake: Any, http: httpx.AsyncClient, fake: FalFa
         audio=True,
         seed=7,
     )
-    await adapter.submit(req, Route("fal", "fal-ai/veo3/fast"))
+    await adapter.submit(req, Route("fal", "fal-ai/veo3/fast"), ATTEMPT)
     assert fake.requests[0][2] == {
         "prompt": "p",
         "duration": "8s",
@@ -155,7 +158,7 @@ async def test_veo_mapping(serve_fake: Any, http: httpx.AsyncClient, fake: FalFa
 async def test_failure_reason_surfaces(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
     fake.script.fail_reason = "CUDA out of memory"
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
-    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING)))[-1]
+    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert isinstance(final.error, UpstreamRejected)
     assert not isinstance(final.error, UpstreamContentPolicy)
@@ -165,7 +168,7 @@ async def test_failure_reason_surfaces(serve_fake: Any, http: httpx.AsyncClient,
 async def test_content_policy(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
     fake.script.content_policy = True
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
-    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING)))[-1]
+    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert isinstance(final.error, UpstreamContentPolicy)
     assert "flagged" in final.error.message
@@ -175,10 +178,10 @@ async def test_rate_limit_then_success(serve_fake: Any, http: httpx.AsyncClient,
     fake.script.submit_statuses = [429]
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
     assert caught.value.retryable
     assert caught.value.retry_after_s == 1.0
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     assert ref.id in fake.jobs
 
 
@@ -187,9 +190,9 @@ async def test_5xx_is_retryable(serve_fake: Any, http: httpx.AsyncClient, fake: 
     fake.script.poll_statuses = [502]
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
 
@@ -198,7 +201,7 @@ async def test_timeout(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) 
     fake.script.delay_s = 0.5
     adapter = FalAdapter(make_ctx(http, serve_fake(fake), timeout_s=0.1))
     with pytest.raises(UpstreamTimeout) as caught:
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
     assert caught.value.retryable
 
 
@@ -206,23 +209,23 @@ async def test_malformed_body(serve_fake: Any, http: httpx.AsyncClient, fake: Fa
     fake.script.malformed = True
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
 
 
 async def test_unknown_shape(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
 
 
 async def test_bad_api_key(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
     adapter = FalAdapter(make_ctx(http, serve_fake(fake), api_key="wrong"))
     with pytest.raises(UpstreamAuthError) as caught:
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
     assert not caught.value.retryable
 
 
@@ -230,14 +233,14 @@ async def test_invalid_input_is_rejected(serve_fake: Any, http: httpx.AsyncClien
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
     route = Route("fal", KLING.model, params={"prompt": None})
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ, route)
+        await adapter.submit(REQ, route, ATTEMPT)
     assert caught.value.status_code == 422
     assert "field required" in caught.value.message
 
 
 async def test_output_expired(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
-    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING)))[-1]
+    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING, ATTEMPT)))[-1]
     fake.script.output_ttl_s = 0
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
@@ -247,7 +250,7 @@ async def test_output_expired(serve_fake: Any, http: httpx.AsyncClient, fake: Fa
 async def test_cancel_while_queued_and_after(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
     fake.script.latency_s = 5
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     queued = await adapter.poll(ref)
     assert queued.state == "queued"
     assert queued.queue_position == 0
@@ -255,7 +258,7 @@ async def test_cancel_while_queued_and_after(serve_fake: Any, http: httpx.AsyncC
     assert fake.requests[-1][:2] == ("PUT", f"/fal-ai/kling-video/requests/{ref.id}/cancel")
     assert fake.jobs[ref.id].canceled
     fake.script.latency_s = 0.05
-    done = await adapter.submit(REQ, KLING)
+    done = await adapter.submit(REQ, KLING, ATTEMPT)
     await run_to_end(adapter, done)
     await adapter.cancel(done)  # 400 ALREADY_COMPLETED is a no-op
 
@@ -269,7 +272,7 @@ async def test_signed_webhook(
     url, calls = receiver
     ctx = make_ctx(http, serve_fake(fake), callback_url=f"{url}/cb/fal/tok123")
     adapter = FalAdapter(ctx)
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     deadline = time.monotonic() + 5
     while not calls:
         assert time.monotonic() < deadline, "no webhook arrived"
@@ -303,8 +306,8 @@ async def test_webhook_query_param_and_error_payload(
     fake.script.send_callbacks = False
     ctx = make_ctx(http, base, callback_url="https://gw.example/cb/fal/tok")
     adapter = FalAdapter(ctx)
-    ref = await adapter.submit(REQ, KLING)
-    assert fake.jobs[ref.id].callback_url == "https://gw.example/cb/fal/tok"
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
+    assert fake.jobs[ref.id].callback_url == f"https://gw.example/cb/fal/tok?job={ATTEMPT.job_id}"
     payload = {
         "request_id": ref.id,
         "gateway_request_id": ref.id,

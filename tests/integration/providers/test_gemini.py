@@ -19,6 +19,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -34,6 +35,8 @@ from vidgate.providers.gemini import GeminiAdapter
 from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.gemini import GeminiFake
 from vidgate.testing.server import serve_in_thread
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 ROUTE = Route(provider="gemini", model="veo-3.1-generate-preview")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -80,7 +83,7 @@ async def finish(adapter: GeminiAdapter, ref: UpstreamRef, within_s: float = 5.0
 
 
 async def test_text_to_video_end_to_end(fake: GeminiFake, adapter: GeminiAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert ref.id.startswith("models/veo-3.1-generate-preview/operations/")
     method, path, body = fake.requests[0]
     assert (method, path) == ("POST", "/v1beta/models/veo-3.1-generate-preview:predictLongRunning")
@@ -108,7 +111,7 @@ async def test_text_to_video_end_to_end(fake: GeminiFake, adapter: GeminiAdapter
 async def test_image_to_video_sends_inline_images(
     fake: GeminiFake, http: httpx.AsyncClient, image_url: str
 ) -> None:
-    adapter = GeminiAdapter(make_ctx(http, fake.base_url))
+    adapter = GeminiAdapter(make_ctx(http, fake.base_url, user_http=http))
     first = "data:image/jpeg;base64," + base64.b64encode(b"jpeg-bytes").decode()
     req = REQ.model_copy(
         update={
@@ -128,7 +131,7 @@ async def test_image_to_video_sends_inline_images(
         image_model="veo-3.1-generate-preview",
         params={"sampleCount": 1},
     )
-    await adapter.submit(req, route)
+    await adapter.submit(req, route, ATTEMPT)
     _, path, body = fake.requests[0]
     assert path == "/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
     instance = body["instances"][0]
@@ -148,13 +151,13 @@ async def test_image_to_video_sends_inline_images(
 async def test_gcs_image_is_refused_before_sending(fake: GeminiFake, adapter: GeminiAdapter) -> None:
     req = REQ.model_copy(update={"images": (ImageInput(url="gs://bucket/a.png"),)})
     with pytest.raises(UpstreamRejected, match="inline"):
-        await adapter.submit(req, ROUTE)
+        await adapter.submit(req, ROUTE, ATTEMPT)
     assert fake.requests == []
 
 
 async def test_failure_reason_surfaces(fake: GeminiFake, adapter: GeminiAdapter) -> None:
     fake.script.fail_reason = "Unable to generate a video for this request."
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     assert status.state == "failed"
     assert isinstance(status.error, UpstreamRejected)
     assert "Unable to generate" in status.error.message
@@ -162,7 +165,7 @@ async def test_failure_reason_surfaces(fake: GeminiFake, adapter: GeminiAdapter)
 
 async def test_safety_filter_is_content_policy(fake: GeminiFake, adapter: GeminiAdapter) -> None:
     fake.script.content_policy = True
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     assert status.state == "failed"
     assert status.raw_status == "filtered"
     assert isinstance(status.error, UpstreamContentPolicy)
@@ -172,18 +175,18 @@ async def test_safety_filter_is_content_policy(fake: GeminiFake, adapter: Gemini
 async def test_rate_limit_then_success(fake: GeminiFake, adapter: GeminiAdapter) -> None:
     fake.script.submit_statuses = [429]
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
     assert caught.value.status_code == 429
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_server_errors_are_retryable(fake: GeminiFake, adapter: GeminiAdapter) -> None:
     fake.script.submit_statuses = [503]
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.poll_statuses = [500]
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
@@ -193,21 +196,21 @@ async def test_timeout(fake: GeminiFake, http: httpx.AsyncClient) -> None:
     fake.script.delay_s = 0.5
     adapter = GeminiAdapter(make_ctx(http, fake.base_url, timeout_s=0.1))
     with pytest.raises(UpstreamTimeout) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
 
 
 async def test_malformed_body(fake: GeminiFake, adapter: GeminiAdapter) -> None:
     fake.script.malformed = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_shape(fake: GeminiFake, adapter: GeminiAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
 
@@ -216,7 +219,7 @@ async def test_unknown_shape(fake: GeminiFake, adapter: GeminiAdapter) -> None:
 async def test_bad_api_key(fake: GeminiFake, http: httpx.AsyncClient, key: str | None) -> None:
     adapter = GeminiAdapter(make_ctx(http, fake.base_url, api_key=key))
     with pytest.raises(UpstreamAuthError) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert not caught.value.retryable
 
 
@@ -230,14 +233,14 @@ async def test_missing_key_header_is_refused_by_the_fake(fake: GeminiFake, http:
 async def test_download_needs_the_key(
     fake: GeminiFake, adapter: GeminiAdapter, http: httpx.AsyncClient
 ) -> None:
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     answer = await http.get(status.outputs[0].url)
     assert answer.status_code == 403
 
 
 async def test_output_expired(fake: GeminiFake, adapter: GeminiAdapter) -> None:
     fake.script.output_ttl_s = 0
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
         await collect(adapter.stream_output(status.outputs[0]))
@@ -247,4 +250,5 @@ async def test_no_callbacks_and_no_cancel(adapter: GeminiAdapter) -> None:
     assert Capability.CALLBACK not in adapter.capabilities
     assert Capability.CANCEL not in adapter.capabilities
     assert adapter.parse_callback(CallbackRequest(headers={}, body=b'{"name": "x"}')) is None
-    assert await adapter.cancel(UpstreamRef(id="models/m/operations/x")) is None
+    with pytest.raises(UpstreamRejected, match="cannot cancel"):  # the shared default
+        await adapter.cancel(UpstreamRef(id="models/m/operations/x"))

@@ -22,6 +22,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -37,6 +38,8 @@ from vidgate.providers.kling import KlingAdapter, kling_error
 from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.kling import KlingFake
 from vidgate.testing.server import serve_in_thread
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 SECRET = "sk-test-0123456789abcdef0123456789abcdef"  # Kling secret keys are 32+ characters
 ROUTE = Route(provider="kling", model="kling-v2-1-master", image_model="kling-v2-1-i2v")
@@ -74,13 +77,14 @@ async def finish(adapter: KlingAdapter, ref: UpstreamRef, within_s: float = 5.0)
 
 
 async def test_text_to_video_end_to_end(fake: KlingFake, adapter: KlingAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert ref.state == {"kind": "text2video"}
     assert ref.request_id
     method, path, body = fake.requests[0]
     assert (method, path) == ("POST", "/v1/videos/text2video")
     # Kling has no seed or resolution field; duration is a string.
     assert body == {
+        "external_task_id": ATTEMPT.job_id,  # our reference, for find()
         "model_name": "kling-v2-1-master",
         "prompt": "a paper boat in a gutter stream",
         "negative_prompt": "text",
@@ -105,7 +109,7 @@ async def test_text_to_video_end_to_end(fake: KlingFake, adapter: KlingAdapter) 
 
 
 async def test_token_is_cached(fake: KlingFake, adapter: KlingAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     await adapter.poll(ref)
     assert fake.seen_headers[0]["authorization"] == fake.seen_headers[1]["authorization"]
 
@@ -120,7 +124,7 @@ async def test_image_to_video(fake: KlingFake, adapter: KlingAdapter) -> None:
             "provider_options": {"external_task_id": "job_123", "cfg_scale": 0.3},
         }
     )
-    ref = await adapter.submit(req, ROUTE)
+    ref = await adapter.submit(req, ROUTE, ATTEMPT)
     assert ref.state == {"kind": "image2video"}
     _, path, body = fake.requests[0]
     assert path == "/v1/videos/image2video"
@@ -136,7 +140,7 @@ async def test_image_to_video(fake: KlingFake, adapter: KlingAdapter) -> None:
 
 async def test_failure_reason_surfaces(fake: KlingFake, adapter: KlingAdapter) -> None:
     fake.script.fail_reason = "Failure to pass the risk control system"
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     assert (status.state, status.raw_status) == ("failed", "failed")
     assert isinstance(status.error, UpstreamRejected)
     assert status.error.message == "Failure to pass the risk control system"
@@ -145,7 +149,7 @@ async def test_failure_reason_surfaces(fake: KlingFake, adapter: KlingAdapter) -
 async def test_content_policy(fake: KlingFake, adapter: KlingAdapter) -> None:
     fake.script.content_policy = True
     with pytest.raises(UpstreamContentPolicy) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert "1301" in caught.value.message
     assert caught.value.status_code == 400
 
@@ -153,18 +157,18 @@ async def test_content_policy(fake: KlingFake, adapter: KlingAdapter) -> None:
 async def test_rate_limit_then_success(fake: KlingFake, adapter: KlingAdapter) -> None:
     fake.script.submit_statuses = [429]
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
     assert "1302" in caught.value.message
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_server_errors_are_retryable(fake: KlingFake, adapter: KlingAdapter) -> None:
     fake.script.submit_statuses = [500]
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.poll_statuses = [504]
     with pytest.raises(UpstreamTimeout):  # 5002: Kling's internal timeout, retryable
         await adapter.poll(ref)
@@ -172,7 +176,7 @@ async def test_server_errors_are_retryable(fake: KlingFake, adapter: KlingAdapte
 
 async def test_invalid_params(fake: KlingFake, adapter: KlingAdapter) -> None:
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ.model_copy(update={"duration_s": 7}), ROUTE)
+        await adapter.submit(REQ.model_copy(update={"duration_s": 7}), ROUTE, ATTEMPT)
     assert "1201" in caught.value.message
 
 
@@ -180,17 +184,18 @@ async def test_timeout(fake: KlingFake, http: httpx.AsyncClient) -> None:
     fake.script.delay_s = 0.5
     ctx = make_ctx(http, fake.base_url, api_key="ak-test", timeout_s=0.1, secret_key=SECRET)
     with pytest.raises(UpstreamTimeout):
-        await KlingAdapter(ctx).submit(REQ, ROUTE)
+        await KlingAdapter(ctx).submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_malformed_and_unknown_shapes(fake: KlingFake, adapter: KlingAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.malformed = True
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
     fake.script.malformed, fake.script.unknown_shape = False, True
-    with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+    with pytest.raises(UpstreamProtocolError) as caught:
+        await adapter.submit(REQ, ROUTE, SubmitAttempt.first("another-job"))
+    assert caught.value.outcome_unknown  # a 2xx nobody can read: it may have been accepted
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
 
@@ -200,7 +205,7 @@ async def test_bad_secret_key(fake: KlingFake, http: httpx.AsyncClient) -> None:
         http, fake.base_url, api_key="ak-test", secret_key="wrong-0123456789abcdef0123456789abcdef"
     )
     with pytest.raises(UpstreamAuthError) as caught:
-        await KlingAdapter(ctx).submit(REQ, ROUTE)
+        await KlingAdapter(ctx).submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.status_code == 401
     assert "1002" in caught.value.message
     assert len(fake.seen_headers) == 2  # one fresh token was tried before giving up
@@ -208,7 +213,7 @@ async def test_bad_secret_key(fake: KlingFake, http: httpx.AsyncClient) -> None:
 
 async def test_missing_secret_key(fake: KlingFake, http: httpx.AsyncClient) -> None:
     with pytest.raises(UpstreamAuthError):
-        await KlingAdapter(make_ctx(http, fake.base_url, api_key="ak-test")).submit(REQ, ROUTE)
+        await KlingAdapter(make_ctx(http, fake.base_url, api_key="ak-test")).submit(REQ, ROUTE, ATTEMPT)
     assert fake.requests == []
 
 
@@ -216,14 +221,14 @@ async def test_expired_token_is_reminted(fake: KlingFake, adapter: KlingAdapter)
     past = int(time.time()) - 3600
     stale = jwt.encode({"iss": "ak-test", "exp": past, "nbf": past - 5}, SECRET, "HS256")
     adapter.token._token, adapter.token._expires = stale, int(time.time()) + 3600
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
     assert len(fake.seen_headers) == 2
     assert fake.seen_headers[0]["authorization"] == f"Bearer {stale}"
 
 
 async def test_output_expired(fake: KlingFake, adapter: KlingAdapter) -> None:
     fake.script.output_ttl_s = 0
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
         await collect(adapter.stream_output(status.outputs[0]))
@@ -248,8 +253,8 @@ async def test_callback_is_an_unverified_hint(
     calls, url = receiver
     ctx = make_ctx(http, fake.base_url, api_key="ak-test", callback_url=url, secret_key=SECRET)
     adapter = KlingAdapter(ctx)
-    ref = await adapter.submit(REQ, ROUTE)
-    assert fake.requests[0][2]["callback_url"] == url
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
+    assert fake.requests[0][2]["callback_url"] == f"{url}?job={ATTEMPT.job_id}"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
     while not calls:
@@ -271,7 +276,8 @@ async def test_callback_parsing_edges(adapter: KlingAdapter) -> None:
     minimax = b'{"task_id": "1", "status": "success"}'
     assert adapter.parse_callback(CallbackRequest(headers={}, body=minimax)) is None
     assert adapter.parse_callback(CallbackRequest(headers={}, body=b"[1]")) is None
-    assert await adapter.cancel(UpstreamRef(id="1")) is None
+    with pytest.raises(UpstreamRejected, match="cannot cancel"):
+        await adapter.cancel(UpstreamRef(id="1"))
 
 
 async def test_unknown_status_word_is_running() -> None:

@@ -19,6 +19,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -36,6 +37,8 @@ from vidgate.testing.fakes.luma import LumaFake
 from vidgate.testing.server import serve_in_thread
 
 from .conftest import assert_mp4, collect, make_ctx
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 ROUTE = Route(provider="luma", model="ray-2", image_model="ray-flash-2")
 REQ = GenerationRequest(
@@ -91,7 +94,7 @@ async def wait_terminal(adapter: LumaAdapter, ref: UpstreamRef) -> list[Upstream
 
 
 async def test_text_to_video_end_to_end(adapter: LumaAdapter, fake: LumaFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     seen = await wait_terminal(adapter, ref)
     final = seen[-1]
     assert final.state == "succeeded"
@@ -101,9 +104,8 @@ async def test_text_to_video_end_to_end(adapter: LumaAdapter, fake: LumaFake) ->
     assert_mp4(await collect(adapter.stream_output(final.outputs[0])))
 
     method, path, body = fake.requests[0]
-    assert (method, path) == ("POST", f"{PREFIX}/generations")
+    assert (method, path) == ("POST", f"{PREFIX}/generations/video")  # the lumaai SDK's create
     assert body == {
-        "generation_type": "video",
         "model": "ray-2",
         "prompt": "a paper boat on a river",
         "aspect_ratio": "16:9",
@@ -123,7 +125,7 @@ async def test_keyframes_and_image_model(adapter: LumaAdapter, fake: LumaFake) -
             "provider_options": {"loop": True},
         }
     )
-    await adapter.submit(req, ROUTE)
+    await adapter.submit(req, ROUTE, ATTEMPT)
     body = fake.requests[-1][2]
     assert body["model"] == "ray-flash-2"
     assert body["keyframes"] == {
@@ -137,13 +139,13 @@ async def test_base_url_may_already_hold_the_prefix(
     http: httpx.AsyncClient, base_url: str, fake: LumaFake
 ) -> None:
     adapter = LumaAdapter(make_ctx(http, base_url + PREFIX))
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert (await adapter.poll(ref)).state in ("queued", "running", "succeeded")
 
 
 async def test_failure_reason_surfaces(adapter: LumaAdapter, fake: LumaFake) -> None:
     fake.script.fail_reason = "400: failed to moderate image"
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert isinstance(final.error, UpstreamRejected)
     assert not isinstance(final.error, UpstreamContentPolicy)
@@ -152,7 +154,7 @@ async def test_failure_reason_surfaces(adapter: LumaAdapter, fake: LumaFake) -> 
 
 async def test_moderation_failure_is_content_policy(adapter: LumaAdapter, fake: LumaFake) -> None:
     fake.script.content_policy = True
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert isinstance(final.error, UpstreamContentPolicy)
     assert "moderation" in final.error.message
@@ -161,17 +163,17 @@ async def test_moderation_failure_is_content_policy(adapter: LumaAdapter, fake: 
 async def test_rate_limit_then_success(adapter: LumaAdapter, fake: LumaFake) -> None:
     fake.script.submit_statuses = [429]
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_server_error_is_retryable(adapter: LumaAdapter, fake: LumaFake) -> None:
     fake.script.submit_statuses = [500]
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.poll_statuses = [503]
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
@@ -180,33 +182,33 @@ async def test_server_error_is_retryable(adapter: LumaAdapter, fake: LumaFake) -
 async def test_out_of_credits_is_an_operator_problem(adapter: LumaAdapter, fake: LumaFake) -> None:
     fake.script.submit_statuses = [402]
     with pytest.raises(UpstreamAuthError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_timeout(http: httpx.AsyncClient, base_url: str, fake: LumaFake) -> None:
     adapter = LumaAdapter(make_ctx(http, base_url, timeout_s=0.2))
     fake.script.delay_s = 0.5
     with pytest.raises(UpstreamTimeout):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_malformed_body(adapter: LumaAdapter, fake: LumaFake) -> None:
     fake.script.malformed = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_shape(adapter: LumaAdapter, fake: LumaFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_state_word_is_running(adapter: LumaAdapter, fake: LumaFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.force_state = "upscaling"
     status = await adapter.poll(ref)
     assert status.state == "running"
@@ -216,19 +218,19 @@ async def test_unknown_state_word_is_running(adapter: LumaAdapter, fake: LumaFak
 async def test_bad_api_key(http: httpx.AsyncClient, base_url: str) -> None:
     adapter = LumaAdapter(make_ctx(http, base_url, api_key="wrong"))
     with pytest.raises(UpstreamAuthError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_bad_input_is_rejected_with_reason(adapter: LumaAdapter) -> None:
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ.model_copy(update={"aspect_ratio": "5:4"}), ROUTE)
+        await adapter.submit(REQ.model_copy(update={"aspect_ratio": "5:4"}), ROUTE, ATTEMPT)
     assert "aspect_ratio" in caught.value.message
 
 
 async def test_cancel_deletes_the_generation(adapter: LumaAdapter, fake: LumaFake) -> None:
     assert Capability.CANCEL in adapter.capabilities
     fake.script.latency_s = 30
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     await adapter.cancel(ref)
     assert fake.requests[-1][:2] == ("DELETE", f"{PREFIX}/generations/{ref.id}")
     with pytest.raises(UpstreamRejected) as caught:
@@ -244,8 +246,8 @@ async def test_callback_is_an_unverified_hint(
 ) -> None:
     url, calls = receiver
     adapter = LumaAdapter(make_ctx(http, base_url, callback_url=url))
-    ref = await adapter.submit(REQ, ROUTE)
-    assert fake.requests[-1][2]["callback_url"] == url
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
+    assert fake.requests[-1][2]["callback_url"] == f"{url}?job={ATTEMPT.job_id}"
     for _ in range(200):
         if any(json.loads(c.body)["state"] == "completed" for c in calls):
             break
@@ -270,7 +272,7 @@ async def test_callback_is_an_unverified_hint(
 
 async def test_output_expired_before_fetch(adapter: LumaAdapter, fake: LumaFake) -> None:
     fake.script.output_ttl_s = 0
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
         await collect(adapter.stream_output(final.outputs[0]))

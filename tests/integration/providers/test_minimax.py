@@ -20,6 +20,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -35,6 +36,8 @@ from vidgate.providers.minimax import MinimaxAdapter, business_error, challenge_
 from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.minimax import MinimaxFake
 from vidgate.testing.server import serve_in_thread
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 ROUTE = Route(provider="minimax", model="MiniMax-Hailuo-02", image_model="I2V-01-Director")
 REQ = GenerationRequest(
@@ -93,7 +96,7 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 
 async def test_text_to_video_end_to_end(fake: MinimaxFake, adapter: MinimaxAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     method, path, body = fake.requests[0]
     assert (method, path) == ("POST", "/v1/video_generation")
     # No aspect_ratio, negative_prompt or seed on the wire: MiniMax has no such fields.
@@ -118,7 +121,7 @@ async def test_text_to_video_end_to_end(fake: MinimaxFake, adapter: MinimaxAdapt
 
 async def test_queued_words_map_to_queued(fake: MinimaxFake, adapter: MinimaxAdapter) -> None:
     fake.script.latency_s = 5
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     status = await adapter.poll(ref)
     assert (status.state, status.raw_status) == ("queued", "Queueing")
 
@@ -136,7 +139,7 @@ async def test_image_to_video(fake: MinimaxFake, adapter: MinimaxAdapter) -> Non
             "provider_options": {"aigc_watermark": False},
         }
     )
-    await adapter.submit(req, ROUTE)
+    await adapter.submit(req, ROUTE, ATTEMPT)
     body = fake.requests[0][2]
     assert body["model"] == "I2V-01-Director"
     assert body["first_frame_image"] == first  # passed as given: MiniMax takes data URLs
@@ -148,7 +151,7 @@ async def test_image_to_video(fake: MinimaxFake, adapter: MinimaxAdapter) -> Non
 
 async def test_failure_reason_surfaces(fake: MinimaxFake, adapter: MinimaxAdapter) -> None:
     fake.script.fail_reason = "video generation failed: internal render error"
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     assert status.state == "failed"
     assert status.raw_status == "Fail"
     assert isinstance(status.error, UpstreamRejected)
@@ -158,25 +161,25 @@ async def test_failure_reason_surfaces(fake: MinimaxFake, adapter: MinimaxAdapte
 async def test_sensitive_input_is_content_policy(fake: MinimaxFake, adapter: MinimaxAdapter) -> None:
     fake.script.content_policy = True
     with pytest.raises(UpstreamContentPolicy) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert "1026" in caught.value.message
 
 
 async def test_rate_limit_then_success(fake: MinimaxFake, adapter: MinimaxAdapter) -> None:
     fake.script.submit_statuses = [429]  # the fake answers as MiniMax does: HTTP 200, code 1002
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
     assert "1002" in caught.value.message
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_server_errors_are_retryable(fake: MinimaxFake, adapter: MinimaxAdapter) -> None:
     fake.script.submit_statuses = [502]
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.poll_statuses = [503]
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
@@ -184,7 +187,7 @@ async def test_server_errors_are_retryable(fake: MinimaxFake, adapter: MinimaxAd
 
 async def test_invalid_params_are_rejected(fake: MinimaxFake, adapter: MinimaxAdapter) -> None:
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ.model_copy(update={"duration_s": 7}), ROUTE)
+        await adapter.submit(REQ.model_copy(update={"duration_s": 7}), ROUTE, ATTEMPT)
     assert "2013" in caught.value.message
     assert not caught.value.retryable
 
@@ -193,17 +196,17 @@ async def test_timeout(fake: MinimaxFake, http: httpx.AsyncClient) -> None:
     fake.script.delay_s = 0.5
     adapter = MinimaxAdapter(make_ctx(http, fake.base_url, timeout_s=0.1))
     with pytest.raises(UpstreamTimeout):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_malformed_and_unknown_shapes(fake: MinimaxFake, adapter: MinimaxAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.malformed = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.malformed, fake.script.unknown_shape = False, True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
 
@@ -211,18 +214,18 @@ async def test_malformed_and_unknown_shapes(fake: MinimaxFake, adapter: MinimaxA
 async def test_bad_api_key(fake: MinimaxFake, http: httpx.AsyncClient) -> None:
     adapter = MinimaxAdapter(make_ctx(http, fake.base_url, api_key="wrong"))
     with pytest.raises(UpstreamAuthError) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert "2049" in caught.value.message
     unauthenticated = await http.post(f"{fake.base_url}/v1/video_generation", json={})
     assert unauthenticated.status_code == 200  # MiniMax reports auth failures in base_resp
     assert unauthenticated.json()["base_resp"]["status_code"] == 1004
     with pytest.raises(UpstreamAuthError):
-        await MinimaxAdapter(make_ctx(http, fake.base_url, api_key=None)).submit(REQ, ROUTE)
+        await MinimaxAdapter(make_ctx(http, fake.base_url, api_key=None)).submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_output_expired(fake: MinimaxFake, adapter: MinimaxAdapter) -> None:
     fake.script.output_ttl_s = 0
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
         await collect(adapter.stream_output(status.outputs[0]))
@@ -241,8 +244,8 @@ async def test_callback_handshake_then_unverified_pushes(
 ) -> None:
     endpoint, url = receiver
     adapter = MinimaxAdapter(make_ctx(http, fake.base_url, callback_url=url))
-    ref = await adapter.submit(REQ, ROUTE)
-    assert fake.requests[0][2]["callback_url"] == url
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
+    assert fake.requests[0][2]["callback_url"] == f"{url}?job={ATTEMPT.job_id}"
 
     def pushes() -> list[dict[str, Any]]:
         return [json.loads(c.body) for c in endpoint.calls[1:]]
@@ -266,7 +269,7 @@ async def test_no_pushes_without_the_echo(fake: MinimaxFake, http: httpx.AsyncCl
     app = Starlette(routes=[HttpRoute("/cb", endpoint.endpoint, methods=["POST"])])
     with serve_in_thread(app) as base:
         adapter = MinimaxAdapter(make_ctx(http, fake.base_url, callback_url=f"{base}/cb"))
-        ref = await adapter.submit(REQ, ROUTE)
+        ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
         await wait_for(lambda: "callback_validated" in fake.jobs[ref.id].extra)
         await finish(adapter, ref)
         await asyncio.sleep(0.1)

@@ -20,6 +20,7 @@ from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.providers.base import (
     CallbackRequest,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -35,6 +36,8 @@ from vidgate.providers.openai_compat import OpenAICompatAdapter, size_for
 from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.openai_compat import OpenAICompatFake
 from vidgate.testing.server import serve_in_thread
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 SORA = Route("openai", "sora-2")
 REQ = GenerationRequest(model="sora-2", prompt="a cat", duration_s=8, resolution="720p", aspect_ratio="16:9")
@@ -76,7 +79,7 @@ def receiver() -> Iterator[tuple[str, Calls]]:
 
 async def test_success_end_to_end(serve_fake: Any, http: httpx.AsyncClient, fake: OpenAICompatFake) -> None:
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, SORA)
+    ref = await adapter.submit(REQ, SORA, ATTEMPT)
     assert ref.id.startswith("video_")
     assert fake.requests[0][:2] == ("POST", "/v1/videos")
     assert fake.create_bodies[0] == {
@@ -104,7 +107,7 @@ async def test_base_url_with_v1_and_progress(
 ) -> None:
     fake.script.latency_s = 4
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake) + "/v1"))
-    ref = await adapter.submit(REQ, SORA)
+    ref = await adapter.submit(REQ, SORA, ATTEMPT)
     assert (await adapter.poll(ref)).state == "queued"
     fake.jobs[ref.id].created -= 2
     running = await adapter.poll(ref)
@@ -125,7 +128,7 @@ async def test_image_reference_and_options(
             "provider_options": {"seconds": "12", "user": "u-1"},
         }
     )
-    await adapter.submit(req, Route("openai", "sora-2", "sora-2-pro"))
+    await adapter.submit(req, Route("openai", "sora-2", "sora-2-pro"), ATTEMPT)
     body = fake.create_bodies[0]
     assert body["model"] == "sora-2-pro"
     assert body["input_reference"] == {"image_url": "data:image/png;base64,iVBORw0KGgo="}
@@ -158,7 +161,7 @@ async def test_failure_reason_surfaces(
 ) -> None:
     fake.script.fail_reason = "The render node crashed"
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
-    final = (await run_to_end(adapter, await adapter.submit(REQ, SORA)))[-1]
+    final = (await run_to_end(adapter, await adapter.submit(REQ, SORA, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert isinstance(final.error, UpstreamRejected)
     assert "The render node crashed" in final.error.message
@@ -168,7 +171,7 @@ async def test_content_policy(serve_fake: Any, http: httpx.AsyncClient, fake: Op
     fake.script.content_policy = True
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamContentPolicy) as caught:
-        await adapter.submit(REQ, SORA)
+        await adapter.submit(REQ, SORA, ATTEMPT)
     assert "moderation" in caught.value.message
 
 
@@ -177,7 +180,7 @@ async def test_invalid_seconds_is_rejected(
 ) -> None:
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ.model_copy(update={"duration_s": 5}), SORA)
+        await adapter.submit(REQ.model_copy(update={"duration_s": 5}), SORA, ATTEMPT)
     assert caught.value.status_code == 400
     assert "Supported values" in caught.value.message
 
@@ -188,9 +191,9 @@ async def test_rate_limit_then_success(
     fake.script.submit_statuses = [429]
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, SORA)
+        await adapter.submit(REQ, SORA, ATTEMPT)
     assert caught.value.retryable
-    assert (await adapter.submit(REQ, SORA)).id in fake.jobs
+    assert (await adapter.submit(REQ, SORA, ATTEMPT)).id in fake.jobs
 
 
 async def test_5xx_is_retryable(serve_fake: Any, http: httpx.AsyncClient, fake: OpenAICompatFake) -> None:
@@ -198,9 +201,9 @@ async def test_5xx_is_retryable(serve_fake: Any, http: httpx.AsyncClient, fake: 
     fake.script.poll_statuses = [500]
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, SORA)
+        await adapter.submit(REQ, SORA, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, SORA)
+    ref = await adapter.submit(REQ, SORA, ATTEMPT)
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
 
@@ -209,22 +212,22 @@ async def test_timeout(serve_fake: Any, http: httpx.AsyncClient, fake: OpenAICom
     fake.script.delay_s = 0.5
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake), timeout_s=0.1))
     with pytest.raises(UpstreamTimeout):
-        await adapter.submit(REQ, SORA)
+        await adapter.submit(REQ, SORA, ATTEMPT)
 
 
 async def test_malformed_body(serve_fake: Any, http: httpx.AsyncClient, fake: OpenAICompatFake) -> None:
     fake.script.malformed = True
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, SORA)
+        await adapter.submit(REQ, SORA, ATTEMPT)
 
 
 async def test_unknown_shape(serve_fake: Any, http: httpx.AsyncClient, fake: OpenAICompatFake) -> None:
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, SORA)
+    ref = await adapter.submit(REQ, SORA, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, SORA)
+        await adapter.submit(REQ, SORA, ATTEMPT)
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
 
@@ -232,13 +235,13 @@ async def test_unknown_shape(serve_fake: Any, http: httpx.AsyncClient, fake: Ope
 async def test_bad_api_key(serve_fake: Any, http: httpx.AsyncClient, fake: OpenAICompatFake) -> None:
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake), api_key="sk-wrong"))
     with pytest.raises(UpstreamAuthError) as caught:
-        await adapter.submit(REQ, SORA)
+        await adapter.submit(REQ, SORA, ATTEMPT)
     assert "Incorrect API key" in caught.value.message
 
 
 async def test_output_expired(serve_fake: Any, http: httpx.AsyncClient, fake: OpenAICompatFake) -> None:
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, SORA)
+    ref = await adapter.submit(REQ, SORA, ATTEMPT)
     final = (await run_to_end(adapter, ref))[-1]
     fake.script.output_ttl_s = 0
     await asyncio.sleep(0.01)
@@ -252,7 +255,7 @@ async def test_output_expired(serve_fake: Any, http: httpx.AsyncClient, fake: Op
 async def test_cancel_deletes(serve_fake: Any, http: httpx.AsyncClient, fake: OpenAICompatFake) -> None:
     fake.script.latency_s = 5
     adapter = OpenAICompatAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, SORA)
+    ref = await adapter.submit(REQ, SORA, ATTEMPT)
     await adapter.cancel(ref)
     assert fake.requests[-1][:2] == ("DELETE", f"/v1/videos/{ref.id}")
     await adapter.cancel(ref)  # a second delete (404) is a no-op
@@ -270,7 +273,7 @@ async def test_project_webhook(
     fake.webhook_url = f"{url}/cb/openai"
     ctx = make_ctx(http, serve_fake(fake), webhook_secret=fake.webhook_secret)
     adapter = OpenAICompatAdapter(ctx)
-    ref = await adapter.submit(REQ, SORA)
+    ref = await adapter.submit(REQ, SORA, ATTEMPT)
     deadline = time.monotonic() + 5
     while not calls:
         assert time.monotonic() < deadline, "no webhook arrived"

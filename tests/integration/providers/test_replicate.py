@@ -20,6 +20,7 @@ from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.providers.base import (
     CallbackRequest,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -35,6 +36,8 @@ from vidgate.providers.replicate import ReplicateAdapter, progress_of
 from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.replicate import FLAGGED, ReplicateFake
 from vidgate.testing.server import serve_in_thread
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 KLING = Route("replicate", "kwaivgi/kling-v2.6")
 REQ = GenerationRequest(model="kling-2.6", prompt="a cat", duration_s=5, aspect_ratio="16:9")
@@ -77,7 +80,7 @@ def receiver() -> Iterator[tuple[str, Calls]]:
 
 async def test_success_end_to_end(serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake) -> None:
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
 
     method, path, body = fake.requests[0]
     assert (method, path) == ("POST", "/v1/models/kwaivgi/kling-v2.6/predictions")
@@ -96,7 +99,7 @@ async def test_success_end_to_end(serve_fake: Any, http: httpx.AsyncClient, fake
 async def test_progress_from_logs(serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake) -> None:
     fake.script.latency_s = 4
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     first = await adapter.poll(ref)
     assert first.state == "queued"
     assert first.raw_status == "starting"
@@ -115,10 +118,10 @@ async def test_version_deployment_and_image_fields(
 ) -> None:
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
     version = "a" * 64
-    await adapter.submit(REQ, Route("replicate", f"owner/model:{version}"))
+    await adapter.submit(REQ, Route("replicate", f"owner/model:{version}"), ATTEMPT)
     assert fake.requests[-1][1] == "/v1/predictions"
     assert fake.requests[-1][2]["version"] == f"owner/model:{version}"
-    await adapter.submit(REQ, Route("replicate", "deployments/acme/my-kling"))
+    await adapter.submit(REQ, Route("replicate", "deployments/acme/my-kling"), ATTEMPT)
     assert fake.requests[-1][1] == "/v1/deployments/acme/my-kling/predictions"
 
     req = REQ.model_copy(
@@ -132,7 +135,7 @@ async def test_version_deployment_and_image_fields(
         }
     )
     route = Route("replicate", "kwaivgi/kling-v2.1", "kwaivgi/kling-v2.1-i2v", {"mode": "pro"})
-    await adapter.submit(req, route)
+    await adapter.submit(req, route, ATTEMPT)
     _, path, body = fake.requests[-1]
     assert path == "/v1/models/kwaivgi/kling-v2.1-i2v/predictions"
     assert body["input"]["start_image"] == "https://img.example/a.png"
@@ -145,21 +148,21 @@ async def test_version_deployment_and_image_fields(
 async def test_failure_reason_surfaces(serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake) -> None:
     fake.script.fail_reason = "CUDA error: out of memory"
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
-    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING)))[-1]
+    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert isinstance(final.error, UpstreamRejected)
     assert final.error.message == "CUDA error: out of memory"
 
 
-async def test_moderated_prediction_is_a_rejection_with_its_reason(
+async def test_moderated_prediction_is_a_content_refusal_with_its_reason(
     serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake
 ) -> None:
-    # Replicate has no structured content-policy code: the model's message is kept.
+    # No structured code in the body, but Replicate's E005 wording ("flagged as
+    # sensitive") is read as content policy; the message is kept as is.
     fake.script.content_policy = True
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
-    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING)))[-1]
-    assert isinstance(final.error, UpstreamRejected)
-    assert not isinstance(final.error, UpstreamContentPolicy)
+    final = (await run_to_end(adapter, await adapter.submit(REQ, KLING, ATTEMPT)))[-1]
+    assert isinstance(final.error, UpstreamContentPolicy)
     assert final.error.message == FLAGGED
 
 
@@ -167,10 +170,10 @@ async def test_rate_limit_then_success(serve_fake: Any, http: httpx.AsyncClient,
     fake.script.submit_statuses = [429]
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
     assert caught.value.retryable
     assert caught.value.retry_after_s == 1.0
-    assert (await adapter.submit(REQ, KLING)).id in fake.jobs
+    assert (await adapter.submit(REQ, KLING, ATTEMPT)).id in fake.jobs
 
 
 async def test_5xx_is_retryable(serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake) -> None:
@@ -178,9 +181,9 @@ async def test_5xx_is_retryable(serve_fake: Any, http: httpx.AsyncClient, fake: 
     fake.script.poll_statuses = [503]
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
 
@@ -189,22 +192,22 @@ async def test_timeout(serve_fake: Any, http: httpx.AsyncClient, fake: Replicate
     fake.script.delay_s = 0.5
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake), timeout_s=0.1))
     with pytest.raises(UpstreamTimeout):
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
 
 
 async def test_malformed_body(serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake) -> None:
     fake.script.malformed = True
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
 
 
 async def test_unknown_shape(serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake) -> None:
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
 
@@ -212,7 +215,7 @@ async def test_unknown_shape(serve_fake: Any, http: httpx.AsyncClient, fake: Rep
 async def test_bad_api_key(serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake) -> None:
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake), api_key="r8_wrong"))
     with pytest.raises(UpstreamAuthError) as caught:
-        await adapter.submit(REQ, KLING)
+        await adapter.submit(REQ, KLING, ATTEMPT)
     assert "valid authentication token" in caught.value.message
 
 
@@ -221,14 +224,14 @@ async def test_invalid_input_keeps_the_problem_detail(
 ) -> None:
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ, Route("replicate", "kwaivgi/kling", params={"prompt": 5}))
+        await adapter.submit(REQ, Route("replicate", "kwaivgi/kling", params={"prompt": 5}), ATTEMPT)
     assert caught.value.status_code == 422
     assert "prompt is required" in caught.value.message
 
 
 async def test_output_expired(serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake) -> None:
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     final = (await run_to_end(adapter, ref))[-1]
     fake.script.output_ttl_s = 0
     await asyncio.sleep(0.01)
@@ -243,7 +246,7 @@ async def test_output_expired(serve_fake: Any, http: httpx.AsyncClient, fake: Re
 async def test_cancel(serve_fake: Any, http: httpx.AsyncClient, fake: ReplicateFake) -> None:
     fake.script.latency_s = 5
     adapter = ReplicateAdapter(make_ctx(http, serve_fake(fake)))
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     await adapter.cancel(ref)
     assert fake.requests[-1][:2] == ("POST", f"/v1/predictions/{ref.id}/cancel")
     status = await adapter.poll(ref)
@@ -261,9 +264,9 @@ async def test_signed_webhooks(
     base = serve_fake(fake)
     ctx = make_ctx(http, base, callback_url=f"{url}/cb/replicate/tok", webhook_secret=fake.webhook_secret)
     adapter = ReplicateAdapter(ctx)
-    ref = await adapter.submit(REQ, KLING)
+    ref = await adapter.submit(REQ, KLING, ATTEMPT)
     sent = fake.requests[0][2]
-    assert sent["webhook"] == f"{url}/cb/replicate/tok"
+    assert sent["webhook"] == f"{url}/cb/replicate/tok?job={ATTEMPT.job_id}"
     assert sent["webhook_events_filter"] == ["start", "completed"]
 
     deadline = time.monotonic() + 5

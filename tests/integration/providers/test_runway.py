@@ -13,6 +13,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -29,6 +30,8 @@ from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.runway import RunwayFake
 
 from .conftest import assert_mp4, collect, make_ctx
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 ROUTE = Route(provider="runway", model="gen4.5", image_model="gen4_turbo")
 REQ = GenerationRequest(
@@ -64,7 +67,7 @@ async def wait_terminal(adapter: RunwayAdapter, ref: UpstreamRef) -> list[Upstre
 
 
 async def test_text_to_video_end_to_end(adapter: RunwayAdapter, fake: RunwayFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     seen = await wait_terminal(adapter, ref)
     final = seen[-1]
     assert final.state == "succeeded"
@@ -98,7 +101,7 @@ async def test_image_to_video_uses_image_model_and_prompt_image(
             "provider_options": {"contentModeration": {"publicFigureThreshold": "low"}},
         }
     )
-    await adapter.submit(req, ROUTE)
+    await adapter.submit(req, ROUTE, ATTEMPT)
     _method, path, body = fake.requests[-1]
     assert path == "/v1/image_to_video"
     assert body["model"] == "gen4_turbo"
@@ -118,7 +121,7 @@ async def test_first_and_last_frame_use_the_position_array(adapter: RunwayAdapte
             "duration_s": 8,
         }
     )
-    await adapter.submit(req, Route(provider="runway", model="veo3.1"))
+    await adapter.submit(req, Route(provider="runway", model="veo3.1"), ATTEMPT)
     body = fake.requests[-1][2]
     assert body["promptImage"] == [
         {"uri": "https://img.example/a.png", "position": "first"},
@@ -138,7 +141,7 @@ def test_ratio_mapping() -> None:
 
 async def test_failure_reason_surfaces(adapter: RunwayAdapter, fake: RunwayFake) -> None:
     fake.script.fail_reason = "The model could not render this scene."
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert final.raw_status == "FAILED"
     assert isinstance(final.error, UpstreamRejected)
@@ -149,7 +152,7 @@ async def test_failure_reason_surfaces(adapter: RunwayAdapter, fake: RunwayFake)
 
 async def test_content_moderation_is_a_content_policy_error(adapter: RunwayAdapter, fake: RunwayFake) -> None:
     fake.script.content_policy = True
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert isinstance(final.error, UpstreamContentPolicy)
     assert "SAFETY.INPUT.TEXT" in final.error.message
@@ -158,18 +161,18 @@ async def test_content_moderation_is_a_content_policy_error(adapter: RunwayAdapt
 async def test_rate_limit_then_success(adapter: RunwayAdapter, fake: RunwayFake) -> None:
     fake.script.submit_statuses = [429]
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
     assert caught.value.retry_after_s == 1.0
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_server_error_is_retryable(adapter: RunwayAdapter, fake: RunwayFake) -> None:
     fake.script.submit_statuses = [503]
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.poll_statuses = [502]
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
@@ -179,27 +182,27 @@ async def test_timeout(http: httpx.AsyncClient, base_url: str, fake: RunwayFake)
     adapter = RunwayAdapter(make_ctx(http, base_url, timeout_s=0.2))
     fake.script.delay_s = 0.5
     with pytest.raises(UpstreamTimeout) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
 
 
 async def test_malformed_body(adapter: RunwayAdapter, fake: RunwayFake) -> None:
     fake.script.malformed = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_shape(adapter: RunwayAdapter, fake: RunwayFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_status_word_is_running(adapter: RunwayAdapter, fake: RunwayFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.force_status = "WARMING_UP"
     status = await adapter.poll(ref)
     assert status.state == "running"
@@ -209,12 +212,12 @@ async def test_unknown_status_word_is_running(adapter: RunwayAdapter, fake: Runw
 async def test_bad_api_key(http: httpx.AsyncClient, base_url: str) -> None:
     adapter = RunwayAdapter(make_ctx(http, base_url, api_key="wrong"))
     with pytest.raises(UpstreamAuthError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_bad_input_is_rejected_with_reason(adapter: RunwayAdapter) -> None:
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ.model_copy(update={"duration_s": 30}), ROUTE)
+        await adapter.submit(REQ.model_copy(update={"duration_s": 30}), ROUTE, ATTEMPT)
     assert "duration" in caught.value.message
     assert caught.value.status_code == 400
 
@@ -222,7 +225,7 @@ async def test_bad_input_is_rejected_with_reason(adapter: RunwayAdapter) -> None
 async def test_cancel(adapter: RunwayAdapter, fake: RunwayFake) -> None:
     assert Capability.CANCEL in adapter.capabilities
     fake.script.latency_s = 30
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     await adapter.cancel(ref)
     assert fake.requests[-1][:2] == ("DELETE", f"/v1/tasks/{ref.id}")
     status = await adapter.poll(ref)
@@ -237,7 +240,7 @@ async def test_no_callbacks(adapter: RunwayAdapter) -> None:
 
 async def test_output_expired_before_fetch(adapter: RunwayAdapter, fake: RunwayFake) -> None:
     fake.script.output_ttl_s = 0
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
         await collect(adapter.stream_output(final.outputs[0]))

@@ -19,6 +19,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -33,6 +34,8 @@ from vidgate.providers.base import (
 from vidgate.providers.vertex import InlineVideoReader, VertexAdapter, api_root
 from vidgate.testing.fake import FakeScript, sample_mp4
 from vidgate.testing.fakes.vertex import VertexFake
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 ROUTE = Route(provider="vertex", model="veo-3.0-generate-001", image_model="veo-3.0-i2v-001")
 MODEL_PATH = "projects/proj-1/locations/us-central1/publishers/google/models/veo-3.0-generate-001"
@@ -70,7 +73,7 @@ async def finish(adapter: VertexAdapter, ref: UpstreamRef, within_s: float = 5.0
 
 
 async def test_inline_video_end_to_end(fake: VertexFake, adapter: VertexAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert ref.id.startswith(MODEL_PATH + "/operations/")
     method, path, body = fake.requests[0]
     assert (method, path) == ("POST", f"/v1/{MODEL_PATH}:predictLongRunning")
@@ -96,7 +99,7 @@ async def test_inline_video_end_to_end(fake: VertexFake, adapter: VertexAdapter)
 
 async def test_gcs_output_end_to_end(fake: VertexFake, http: httpx.AsyncClient) -> None:
     adapter = VertexAdapter(ctx_for(fake, http, options={"storage_uri": "gs://bucket/veo"}))
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert fake.requests[0][2]["parameters"]["storageUri"] == "gs://bucket/veo"
     status = await finish(adapter, ref)
     (output,) = status.outputs
@@ -117,7 +120,7 @@ async def test_image_inputs_use_i2v_model_and_gcs_uri(fake: VertexFake, adapter:
             "provider_options": {"personGeneration": "allow_all", "labels": {"team": "a"}},
         }
     )
-    ref = await adapter.submit(req, ROUTE)
+    ref = await adapter.submit(req, ROUTE, ATTEMPT)
     assert "/models/veo-3.0-i2v-001/operations/" in ref.id
     _, path, body = fake.requests[0]
     assert path.endswith("/models/veo-3.0-i2v-001:predictLongRunning")
@@ -151,7 +154,7 @@ async def test_service_account_file(fake: VertexFake, http: httpx.AsyncClient, t
     path.write_text(json.dumps(info))
     ctx = make_ctx(http, fake.base_url, api_key=None, credentials_file=str(path), location="us-central1")
     adapter = VertexAdapter(ctx)  # no project option: it comes from the file
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert ref.id.startswith(MODEL_PATH)
     (grant,) = fake.token_grants
     assert grant["iss"] == "veo@proj-1.iam.gserviceaccount.com"
@@ -164,20 +167,20 @@ async def test_bad_credentials_file(fake: VertexFake, http: httpx.AsyncClient, t
     path.write_text("{}")
     adapter = VertexAdapter(make_ctx(http, fake.base_url, api_key=None, credentials_file=str(path)))
     with pytest.raises(UpstreamAuthError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_bad_token(fake: VertexFake, http: httpx.AsyncClient) -> None:
     adapter = VertexAdapter(ctx_for(fake, http, api_key="expired"))
     with pytest.raises(UpstreamAuthError) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.status_code == 401
     assert not caught.value.retryable
 
 
 async def test_failure_reason_surfaces(fake: VertexFake, adapter: VertexAdapter) -> None:
     fake.script.fail_reason = "The prompt could not be processed."
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     assert status.state == "failed"
     assert isinstance(status.error, UpstreamRejected)
     assert status.error.message == "The prompt could not be processed."
@@ -185,20 +188,20 @@ async def test_failure_reason_surfaces(fake: VertexFake, adapter: VertexAdapter)
 
 async def test_safety_filter_is_content_policy(fake: VertexFake, adapter: VertexAdapter) -> None:
     fake.script.content_policy = True
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     assert isinstance(status.error, UpstreamContentPolicy)
 
 
 async def test_rate_limit_then_success(fake: VertexFake, adapter: VertexAdapter) -> None:
     fake.script.submit_statuses = [429]
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_server_errors_are_retryable(fake: VertexFake, adapter: VertexAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.poll_statuses = [503]
     with pytest.raises(UpstreamUnavailable) as caught:
         await adapter.poll(ref)
@@ -209,17 +212,17 @@ async def test_timeout(fake: VertexFake, http: httpx.AsyncClient) -> None:
     fake.script.delay_s = 0.5
     adapter = VertexAdapter(ctx_for(fake, http, timeout_s=0.1))
     with pytest.raises(UpstreamTimeout):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_malformed_and_unknown_shapes(fake: VertexFake, adapter: VertexAdapter) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.malformed = True
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
     fake.script.malformed, fake.script.unknown_shape = False, True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
 
@@ -229,7 +232,7 @@ async def test_output_expired(fake: VertexFake, http: httpx.AsyncClient, storage
     options = {"storage_uri": storage} if storage else {}
     adapter = VertexAdapter(ctx_for(fake, http, options=options))
     fake.script.output_ttl_s = 0
-    status = await finish(adapter, await adapter.submit(REQ, ROUTE))
+    status = await finish(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT))
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
         await collect(adapter.stream_output(status.outputs[0]))

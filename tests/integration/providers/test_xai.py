@@ -13,6 +13,7 @@ from vidgate.providers.base import (
     CallbackRequest,
     Capability,
     Route,
+    SubmitAttempt,
     UpstreamAuthError,
     UpstreamContentPolicy,
     UpstreamOutputExpired,
@@ -29,6 +30,8 @@ from vidgate.testing.fake import FakeScript
 from vidgate.testing.fakes.xai import XaiFake
 
 from .conftest import assert_mp4, collect, make_ctx
+
+ATTEMPT = SubmitAttempt.first("job-under-test")
 
 ROUTE = Route(provider="xai", model="grok-imagine-video")
 REQ = GenerationRequest(
@@ -68,7 +71,7 @@ async def wait_terminal(adapter: XaiAdapter, ref: UpstreamRef) -> list[UpstreamS
 
 
 async def test_text_to_video_end_to_end(adapter: XaiAdapter, fake: XaiFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert ref.request_id == ref.id
     seen = await wait_terminal(adapter, ref)
     final = seen[-1]
@@ -83,6 +86,7 @@ async def test_text_to_video_end_to_end(adapter: XaiAdapter, fake: XaiFake) -> N
     assert body == {
         "model": "grok-imagine-video",
         "prompt": "a glowing rocket over red dunes",
+        "user": ATTEMPT.job_id,
         "duration": 6,
         "aspect_ratio": "16:9",
         "resolution": "720p",
@@ -100,7 +104,9 @@ async def test_image_to_video_sends_an_image_object(adapter: XaiAdapter, fake: X
             )
         }
     )
-    ref = await adapter.submit(req, Route(provider="xai", model="x", image_model="grok-imagine-video"))
+    ref = await adapter.submit(
+        req, Route(provider="xai", model="x", image_model="grok-imagine-video"), ATTEMPT
+    )
     body = fake.requests[-1][2]
     assert body["model"] == "grok-imagine-video"
     assert body["image"] == {"url": "data:image/png;base64,AAAA"}
@@ -110,18 +116,18 @@ async def test_image_to_video_sends_an_image_object(adapter: XaiAdapter, fake: X
 
 async def test_reference_images(adapter: XaiAdapter, fake: XaiFake) -> None:
     req = REQ.model_copy(update={"images": (ImageInput(url="https://img.example/r1.png", role="reference"),)})
-    await adapter.submit(req, ROUTE)
+    await adapter.submit(req, ROUTE, ATTEMPT)
     assert fake.requests[-1][2]["reference_images"] == [{"url": "https://img.example/r1.png"}]
 
 
 async def test_base_url_with_v1(http: httpx.AsyncClient, base_url: str) -> None:
     adapter = XaiAdapter(make_ctx(http, base_url + "/v1"))
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_failure_reason_surfaces(adapter: XaiAdapter, fake: XaiFake) -> None:
     fake.script.fail_reason = "Video generation failed unexpectedly."
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert final.raw_status == "failed"
     assert isinstance(final.error, UpstreamRejected)
@@ -130,7 +136,7 @@ async def test_failure_reason_surfaces(adapter: XaiAdapter, fake: XaiFake) -> No
 
 async def test_moderated_video_is_content_policy(adapter: XaiAdapter, fake: XaiFake) -> None:
     fake.script.content_policy = True
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     assert final.state == "failed"
     assert final.outputs == ()
     assert isinstance(final.error, UpstreamContentPolicy)
@@ -139,18 +145,18 @@ async def test_moderated_video_is_content_policy(adapter: XaiAdapter, fake: XaiF
 async def test_rate_limit_then_success(adapter: XaiAdapter, fake: XaiFake) -> None:
     fake.script.submit_statuses = [429]
     with pytest.raises(UpstreamRateLimited) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
     assert caught.value.retry_after_s == 1.0
-    assert (await adapter.submit(REQ, ROUTE)).id
+    assert (await adapter.submit(REQ, ROUTE, ATTEMPT)).id
 
 
 async def test_server_error_is_retryable(adapter: XaiAdapter, fake: XaiFake) -> None:
     fake.script.submit_statuses = [500]
     with pytest.raises(UpstreamUnavailable) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.retryable
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.poll_statuses = [503]
     with pytest.raises(UpstreamUnavailable):
         await adapter.poll(ref)
@@ -160,26 +166,26 @@ async def test_timeout(http: httpx.AsyncClient, base_url: str, fake: XaiFake) ->
     adapter = XaiAdapter(make_ctx(http, base_url, timeout_s=0.2))
     fake.script.delay_s = 0.5
     with pytest.raises(UpstreamTimeout):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_malformed_body(adapter: XaiAdapter, fake: XaiFake) -> None:
     fake.script.malformed = True
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_shape(adapter: XaiAdapter, fake: XaiFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.script.unknown_shape = True
     with pytest.raises(UpstreamProtocolError):
         await adapter.poll(ref)
     with pytest.raises(UpstreamProtocolError):
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_unknown_status_word_is_running(adapter: XaiAdapter, fake: XaiFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.force_status = "rendering"
     status = await adapter.poll(ref)
     assert status.state == "running"
@@ -187,7 +193,7 @@ async def test_unknown_status_word_is_running(adapter: XaiAdapter, fake: XaiFake
 
 
 async def test_expired_request(adapter: XaiAdapter, fake: XaiFake) -> None:
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     fake.force_status = "expired"
     status = await adapter.poll(ref)
     assert status.state == "failed"
@@ -197,32 +203,33 @@ async def test_expired_request(adapter: XaiAdapter, fake: XaiFake) -> None:
 async def test_bad_api_key_answered_400_is_an_auth_error(http: httpx.AsyncClient, base_url: str) -> None:
     adapter = XaiAdapter(make_ctx(http, base_url, api_key="wrong-key"))
     with pytest.raises(UpstreamAuthError) as caught:
-        await adapter.submit(REQ, ROUTE)
+        await adapter.submit(REQ, ROUTE, ATTEMPT)
     assert caught.value.status_code == 400
     assert "Incorrect API key" in caught.value.message
     with pytest.raises(UpstreamAuthError):
-        await XaiAdapter(make_ctx(http, base_url, api_key=None)).submit(REQ, ROUTE)
+        await XaiAdapter(make_ctx(http, base_url, api_key=None)).submit(REQ, ROUTE, ATTEMPT)
 
 
 async def test_bad_input_is_rejected_with_reason(adapter: XaiAdapter) -> None:
     with pytest.raises(UpstreamRejected) as caught:
-        await adapter.submit(REQ.model_copy(update={"duration_s": 20}), ROUTE)
+        await adapter.submit(REQ.model_copy(update={"duration_s": 20}), ROUTE, ATTEMPT)
     assert "duration" in caught.value.message
 
 
 async def test_no_cancel_and_no_callbacks(adapter: XaiAdapter, fake: XaiFake) -> None:
     assert Capability.CANCEL not in adapter.capabilities
     assert Capability.CALLBACK not in adapter.capabilities
-    ref = await adapter.submit(REQ, ROUTE)
+    ref = await adapter.submit(REQ, ROUTE, ATTEMPT)
     calls = len(fake.requests)
-    assert await adapter.cancel(ref) is None
-    assert len(fake.requests) == calls  # a no-op: nothing was sent
+    with pytest.raises(UpstreamRejected, match="cannot cancel"):  # the shared default
+        await adapter.cancel(ref)
+    assert len(fake.requests) == calls  # nothing was sent
     assert adapter.parse_callback(CallbackRequest(headers={}, body=b'{"status":"done"}')) is None
 
 
 async def test_output_expired_before_fetch(adapter: XaiAdapter, fake: XaiFake) -> None:
     fake.script.output_ttl_s = 0
-    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE)))[-1]
+    final = (await wait_terminal(adapter, await adapter.submit(REQ, ROUTE, ATTEMPT)))[-1]
     await asyncio.sleep(0.01)
     with pytest.raises(UpstreamOutputExpired):
         await collect(adapter.stream_output(final.outputs[0]))

@@ -9,14 +9,17 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import av
 import pytest
 
 from tests.conftest import Gateway, auth
+from vidgate.clock import utcnow
 from vidgate.config import Settings
 from vidgate.runtime.app import create_app
+from vidgate.store import jobs as job_store
 from vidgate.testing.fake import FakeScript, FakeUpstream
 from vidgate.testing.fakes import fake_class
 from vidgate.testing.fakes.kling import TEST_SECRET_KEY
@@ -64,6 +67,7 @@ async def kling_then_fal(settings: Settings, fakes: dict[str, FakeUpstream]) -> 
         "VIDGATE_KLING_SECRET_KEY": TEST_SECRET_KEY,
     }
     settings.upstream_timeout_s = 2
+    settings.upstream_submit_timeout_s = 2
     async for gateway in _live_gateway(settings, env):
         yield gateway
 
@@ -131,15 +135,23 @@ async def test_rejection_at_submit_does_not_fail_over_and_costs_nothing(
     assert not [r for r in fakes["fal"].requests if r[0] == "POST"]
 
 
-async def test_every_route_timing_out_fails_with_upstream_timeout(
+async def test_every_route_timing_out_rides_to_the_deadline_and_says_why(
     kling_then_fal: Gateway, fakes: dict[str, FakeUpstream]
 ) -> None:
     fakes["kling"].script.delay_s = 4
     fakes["fal"].script.delay_s = 4
     key, _ = await kling_then_fal.account("live-co", credit="5", mode="live")
     created = (await kling_then_fal.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
+    async with kling_then_fal.services.db.transaction() as conn:  # a short deadline for the test
+        await job_store.update_job(
+            conn, created["id"], now=utcnow(), deadline_at=utcnow() + timedelta(seconds=8)
+        )
     done = await kling_then_fal.wait_terminal(f"/v1/videos/{created['id']}", key, timeout_s=40)
-    assert done["vidgate_status"] == "failed" and done["error"]["code"] == "upstream_timeout"
+    # A timeout after sending is an unknown outcome, never a failure: the job is retried and
+    # reconciled until its deadline, and then it says what the upstream last did.
+    assert done["vidgate_status"] == "expired" and done["error"]["code"] == "timeout"
+    assert "the last upstream answer was" in done["error"]["message"]
+    assert "timed out" in done["error"]["message"]
     account = (await kling_then_fal.client.get("/v1/account", headers=auth(key))).json()
     assert account["balance"] == "5.00"
 

@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, update
 from sqlalchemy.exc import IntegrityError
 
 from vidgate.billing.accounts import ensure_account, issue_key, top_up
@@ -18,7 +21,8 @@ from vidgate.keyring import Keyring
 from vidgate.store import jobs as job_store
 from vidgate.store import ledger as ledger_store
 from vidgate.store.engine import Database
-from vidgate.store.migrate import migrate
+from vidgate.store.migrate import alembic_config, migrate
+from vidgate.store.tables import jobs, metadata
 
 
 @pytest.fixture
@@ -63,9 +67,21 @@ async def _job(db: Database, account_id: str, key_id: str, *, run_at_offset_s: f
     return job_id
 
 
-async def test_migrations_are_idempotent(db: Database) -> None:
+async def test_migrations_are_idempotent_and_build_the_declared_schema(db: Database) -> None:
     await migrate(db)
     await migrate(db)
+
+    def schema(connection: Connection) -> tuple[dict[str, set[str]], str | None]:
+        found = inspect(connection)
+        tables = {t: {c["name"] for c in found.get_columns(t)} for t in found.get_table_names()}
+        return tables, MigrationContext.configure(connection).get_current_revision()
+
+    async with db.read() as conn:
+        tables, revision = await conn.run_sync(schema)
+    assert revision == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    declared = {name: {c.name for c in table.columns} for name, table in metadata.tables.items()}
+    assert {t: tables[t] for t in declared if t in tables} == declared
+    assert set(declared) <= set(tables)
 
 
 async def test_database_refuses_unknown_state(db: Database) -> None:
@@ -73,7 +89,10 @@ async def test_database_refuses_unknown_state(db: Database) -> None:
     job_id = await _job(db, account_id, key_id)
     with pytest.raises(IntegrityError):
         async with db.transaction() as conn:
-            await job_store.update_job(conn, job_id, now=utcnow(), status="bogus")
+            await conn.execute(update(jobs).where(jobs.c.id == job_id).values(status="bogus"))
+    with pytest.raises(TypeError):  # and no store function sets a status outside the table
+        async with db.transaction() as conn:
+            await job_store.update_job(conn, job_id, now=utcnow(), status=JobStatus.SUCCEEDED.value)
 
 
 async def test_transition_is_guarded_by_the_table(db: Database) -> None:

@@ -2,7 +2,7 @@
 
 ``costMin`` and ``costMax`` are whole credits over every combination the model
 sells (durations, resolutions, audio, enumerated options), priced by the catalog's
-own rule at the configured credit value, so they follow an operator's price changes.
+own rule at the entry's credit value, so they follow an operator's price changes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from vidgate.catalog.models import ModelSpec
+from vidgate.catalog.models import DEFAULT_CREDIT_USD, ModelSpec
 from vidgate.catalog.pricing import quote
 from vidgate.domain.request import GenerationRequest
 from vidgate.errors import GatewayError
@@ -22,8 +22,13 @@ from vidgate.money import MICROS_PER_USD
 _PRICING_MODE = {"flat": "flat", "per_second": "per-second", "per_clip": "per-second"}
 
 
-def model_entry(spec: ModelSpec, credit_usd: Decimal) -> dict[str, Any]:
-    low, high = cost_range(spec, credit_usd)
+def credit_value(spec: ModelSpec | None) -> Decimal:
+    """USD per credit for a model's prices (the catalog's fact; Apiframe's $0.01 otherwise)."""
+    return spec.price.credit_usd if spec is not None and spec.price is not None else DEFAULT_CREDIT_USD
+
+
+def model_entry(spec: ModelSpec) -> dict[str, Any]:
+    low, high = cost_range(spec, credit_value(spec))
     rule = spec.price.rule if spec.price else "flat"
     return {
         "id": spec.name,

@@ -10,8 +10,10 @@ Each block key is type-checked here, then lands where vidgate keeps it: sizes an
 images on the request itself, enumerated choices (``mode``, ``motion``, Sora's
 ``resolution`` tier) in ``options``, and everything vidgate does not model
 (``camera_fixed``, ``multi_prompt``, ``loop``...) in ``provider_options`` for the
-upstream. The constraints themselves (which durations, which resolutions) are the
-catalog's; ``wire_error`` turns its answers back into Apiframe's field paths.
+upstream. Keys the entry lists as ``dropped_fields`` are accepted and checked but not
+passed on (the upstream has no such control). The constraints themselves (which
+durations, which resolutions) are the catalog's; ``wire_error`` turns its answers
+back into Apiframe's field paths.
 """
 
 from __future__ import annotations
@@ -258,6 +260,7 @@ def _block(spec: ModelSpec, family: str, block: Any) -> dict[str, Any]:
     if not isinstance(block, dict):
         raise invalid(family, "Expected object")
     allowed = set(spec.dialect.get("fields", ()))
+    dropped = set(spec.dialect.get("dropped_fields", ()))
     option_fields: dict[str, str] = dict(spec.dialect.get("option_fields", {}))
     resolution_names: dict[str, str] = dict(spec.dialect.get("resolution_names", {}))
     values: dict[str, Any] = {}
@@ -272,6 +275,8 @@ def _block(spec: ModelSpec, family: str, block: Any) -> dict[str, Any]:
         why = check(value) if check else None
         if why:
             raise invalid(path, why)
+        if field in dropped:
+            continue
         if field in option_fields:
             options[option_fields[field]] = value
         elif field == "resolution" and resolution_names:

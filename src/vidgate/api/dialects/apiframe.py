@@ -17,9 +17,10 @@ under the same key is 409. Webhooks are rendered here (``render_webhook``) in
 Apiframe's shape, signed ``sha256=`` HMAC-SHA256 keyed by the SHA-256 digest of the
 API key, which is exactly the hash vidgate stores.
 
-Two facts a webhook needs are not on the job (the credit value is configuration,
-the number of result slots is the catalog's), so submit records them in the job's
-metadata (``apiframe_credits``, ``apiframe_outputs``), and reads use them too.
+Two facts a webhook needs are not on the job (the credits quoted at submit, at the
+catalog entry's credit value, and the number of result slots), so submit records
+them in the job's metadata (``apiframe_credits``, ``apiframe_outputs``), and reads
+use them too.
 """
 
 from __future__ import annotations
@@ -34,15 +35,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from vidgate.api.auth import authenticate
+from vidgate.api.auth import KeyForm, authenticate
 from vidgate.api.context import Services, services
-from vidgate.api.dialects._apiframe_catalog import model_entry
+from vidgate.api.dialects._apiframe_catalog import credit_value, model_entry
 from vidgate.api.dialects._apiframe_request import NAMESPACE, parse_generate, wire_error
+from vidgate.api.dialects.base import Dialect
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links
-from vidgate.billing.keys import strip_dialect_prefix
-from vidgate.catalog.models import ModelSpec
-from vidgate.catalog.pricing import DEFAULT_CREDIT_USD, Quote
+from vidgate.catalog.models import DEFAULT_CREDIT_USD, ModelSpec
+from vidgate.catalog.pricing import Quote
 from vidgate.clock import iso_ms
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.states import JobStatus
@@ -60,11 +61,10 @@ from vidgate.ids import job_id_from_uuid, job_id_to_uuid, new_id
 from vidgate.media.links import MediaLinks
 from vidgate.money import MICROS_PER_USD
 from vidgate.service.jobs import Idempotency
-from vidgate.store import delivery as delivery_store
+from vidgate.webhooks.formats import WebhookFormat
 
 PREFIX = "/apiframe"
-DIALECT = "apiframe"
-KEY_PREFIX = "afk_"
+KEYS = KeyForm(header="x-api-key", prefixes=("afk_",))  # and the plain vidgate key
 
 
 async def _request_id(response: Response) -> None:
@@ -215,9 +215,9 @@ def job_object(
         "webhookStatus": webhook_status,
         "createdAt": iso_ms(job.created_at),
         "completedAt": iso_ms(job.completed_at),
+        # Required on every JobList item: true once a completed job's media are purged.
+        "expired": done and job.media_deleted_at is not None,
     }
-    if done:
-        body["expired"] = job.media_deleted_at is not None
     return body
 
 
@@ -230,8 +230,7 @@ async def principal(
     """The caller of ``X-API-Key: afk_<vidgate key>`` or ``X-API-Key: <vidgate key>``."""
     if not x_api_key or not x_api_key.strip():
         raise AuthenticationFailed("API key is required", code="missing_api_key")
-    secret = x_api_key.strip()
-    secret = strip_dialect_prefix(secret, KEY_PREFIX) or secret
+    secret = KEYS.secret(x_api_key.strip())
     try:
         found = await authenticate(services(request).db, secret)
     except AuthenticationFailed:
@@ -248,17 +247,13 @@ Svc = Annotated[Services, Depends(services)]
 
 def _facts(svc: Services, job: Job) -> Facts:
     spec = svc.catalog.get(job.model) if job.model in svc.catalog else None
-    return facts_of(job, spec=spec, credit_usd=svc.settings.apiframe_credit_usd)
+    return facts_of(job, spec=spec, credit_usd=credit_value(spec))
 
 
 async def _webhook_status(svc: Services, job: Job) -> str | None:
     """``pending``/``delivered``/``failed`` from the job's latest own webhook delivery."""
-    if not job.webhook_url:
-        return None
-    async with svc.db.read() as conn:
-        found = await delivery_store.list_deliveries(conn, job.account_id, job.mode, limit=20, job_id=job.id)
-    own = [d for d in found if d.destination == "job"]
-    return _WEBHOOK_STATUS.get(own[0].status, "pending") if own else "pending"
+    outcome = await svc.accounts.webhook_outcome(job)
+    return None if outcome is None else _WEBHOOK_STATUS.get(outcome, "pending")
 
 
 async def _shown(svc: Services, job: Job, links: MediaLinks) -> dict[str, Any]:
@@ -283,15 +278,15 @@ async def generate(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> dict[str, Any]:
     parsed = parse_generate(await request.body(), svc.catalog)
-    credit_usd = svc.settings.apiframe_credit_usd
-    idem = Idempotency(idempotency_key, DIALECT) if idempotency_key else None
+    credit_usd = credit_value(parsed.spec)
+    idem = Idempotency(idempotency_key, NAMESPACE) if idempotency_key else None
     try:
         _, _, price = svc.jobs.prepare(caller, parsed.request)
         recorded = {META_CREDITS: str(quoted_credits(price, credit_usd))}
         if parsed.spec.outputs > 1:
             recorded[META_OUTPUTS] = str(parsed.spec.outputs)
         req = parsed.request.model_copy(update={"metadata": recorded})
-        submitted = await svc.jobs.submit(caller, req, dialect=DIALECT, idempotency=idem)
+        submitted = await svc.jobs.submit(caller, req, dialect=NAMESPACE, idempotency=idem)
     except InsufficientFunds as exc:
         raise in_credits(exc, credit_usd) from None
     except InvalidRequest as exc:
@@ -348,7 +343,7 @@ async def list_jobs(
     after = _job_id(cursor, "cursor") if cursor else None
     try:
         page = await svc.jobs.list(
-            caller, limit=limit, after=after, status=statuses, model=model_id, dialect=DIALECT
+            caller, limit=limit, after=after, status=statuses, model=model_id, dialect=NAMESPACE
         )
     except NotFound:
         raise InvalidRequest("cursor: Invalid cursor", param="cursor") from None
@@ -371,8 +366,7 @@ async def list_models(request: Request, modality: str | None = None) -> dict[str
     if modality not in (None, "video"):
         return {"models": []}
     svc = services(request)
-    credit_usd = svc.settings.apiframe_credit_usd
-    return {"models": [model_entry(spec, credit_usd) for spec in svc.catalog.in_namespace(NAMESPACE)]}
+    return {"models": [model_entry(spec) for spec in svc.catalog.in_namespace(NAMESPACE)]}
 
 
 # ------------------------------------------------------------------ webhooks
@@ -413,3 +407,15 @@ def render_webhook(
         "X-Webhook-Signature": f"sha256={digest}",
     }
     return raw, headers
+
+
+DIALECT = Dialect(
+    name=NAMESPACE,
+    prefix=PREFIX,
+    router=router,
+    render_error=render_error,
+    keys=KEYS,
+    webhook=WebhookFormat(render_webhook),
+    # /v2/ clashes with nothing at the root, so it is served there too (the Node SDK drops base paths).
+    root_paths=("/v2/",),
+)

@@ -26,20 +26,18 @@ Errors: ``{"error": {"code", "message", "type"}}`` with Kyma's codes.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidgate.api.auth import authenticate, bearer_token
+from vidgate.api.auth import KeyForm, authenticate, bearer_token
 from vidgate.api.context import Services, services
+from vidgate.api.dialects.base import Dialect
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links
-from vidgate.billing.keys import strip_dialect_prefix
 from vidgate.catalog.models import ModelSpec
-from vidgate.clock import iso_ms, utcnow
+from vidgate.clock import iso_ms
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.domain.states import JobStatus
@@ -57,13 +55,11 @@ from vidgate.errors import (
 from vidgate.media.links import MediaLinks
 from vidgate.money import usd
 from vidgate.service.jobs import Idempotency
-from vidgate.store import ledger as ledger_store
 
 PREFIX = "/kyma/v1"
 NAMESPACE = "kyma"
-KEY_PREFIXES = ("ky-", "kyma-")
+KEYS = KeyForm(prefixes=("ky-", "kyma-"))  # and the plain vidgate key
 MAX_IDEMPOTENCY_KEY = 128
-LEDGER_PAGE = 200
 
 router = APIRouter(tags=["kyma"])
 
@@ -89,10 +85,7 @@ CODE_OF_PARAM = {"model": "invalid_model", "prompt": "invalid_prompt", "duration
 async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The caller of ``Bearer ky-<key>`` (or ``kyma-<key>``, or the plain vidgate key)."""
     token = bearer_token(authorization)
-    if token is not None:
-        for prefix in KEY_PREFIXES:
-            token = strip_dialect_prefix(token, prefix) or token
-    found = await authenticate(services(request).db, token)
+    found = await authenticate(services(request).db, KEYS.secret(token) if token is not None else None)
     request.state.principal = found
     return found
 
@@ -263,8 +256,7 @@ def job_object(svc: Services, job: Job, links: MediaLinks) -> dict[str, Any]:
 
 @router.get("/credits/balance", summary="The prepaid USD balance")
 async def credits_balance(caller: Caller, svc: Svc) -> dict[str, Any]:
-    async with svc.db.read() as conn:
-        balance = await ledger_store.balance(conn, caller.account_id, caller.mode)
+    balance = await svc.accounts.balance(caller)
     return {
         "object": "credits.balance",
         "balance": float(usd(balance.available_micros)),
@@ -302,9 +294,8 @@ def model_object(spec: ModelSpec) -> dict[str, Any]:
 @router.get("/auth/limits", summary="The key's rate limit and today's spend")
 async def auth_limits(caller: Caller, svc: Svc) -> dict[str, Any]:
     limit = caller.rate_limit_per_minute or svc.settings.rate_limit_per_minute
-    async with svc.db.read() as conn:
-        balance = await ledger_store.balance(conn, caller.account_id, caller.mode)
-        used_today = await _captured_since(conn, caller, _start_of_day())
+    balance = await svc.accounts.balance(caller)
+    used_today = await svc.accounts.spend_today(caller)
     # The limiter keeps its window counts to itself; used is not reported (0).
     return {
         "rpm_limit": limit,
@@ -313,28 +304,6 @@ async def auth_limits(caller: Caller, svc: Svc) -> dict[str, Any]:
         "has_credits": balance.available_micros > 0,
         "used_today": float(usd(used_today)),
     }
-
-
-def _start_of_day() -> datetime:
-    return utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-async def _captured_since(conn: AsyncConnection, caller: Principal, since: datetime) -> int:
-    """Micro-USD captured (charged) on the account since ``since``, newest entries first."""
-    total, before = 0, None
-    while True:
-        page = await ledger_store.entries(
-            conn, caller.account_id, caller.mode, limit=LEDGER_PAGE, before_id=before
-        )
-        for entry in page:
-            created = entry.created_at if entry.created_at.tzinfo else entry.created_at.replace(tzinfo=UTC)
-            if created < since:
-                return total
-            if entry.kind == "capture":
-                total -= entry.held_delta_micros
-        if len(page) < LEDGER_PAGE:
-            return total
-        before = page[-1].id
 
 
 # ------------------------------------------------------------------ errors
@@ -359,3 +328,6 @@ def render_error(error: GatewayError) -> Response:
         code = "db_error"
     body = {"error": {"code": code, "message": error.message, "type": kind}}
     return JSONResponse(body, status_code=status, headers=error_headers(error))
+
+
+DIALECT = Dialect(name=NAMESPACE, prefix=PREFIX, router=router, render_error=render_error, keys=KEYS)

@@ -8,13 +8,17 @@ A MiniMax client sets its base URL to ``http://HOST/minimax`` and keeps its code
 * ``GET /v1/files/retrieve?file_id=`` answers the file with a ``download_url``, which
   is vidgate's own signed URL (``/v1/files/retrieve_content`` streams the bytes).
 
-Ids are numeric strings: the ``task_id`` is the job id read as a number
-(``vidgate.ids``), the ``file_id`` that number under a fixed mask, so both lead back
-to the job without a table. Resolutions travel as ``768P`` and are lower-cased for
-the catalog; ``[camera move]`` commands stay in the prompt untouched.
+Ids are numeric strings that fit in int64, like MiniMax's (``_minimax_ids``): the
+job id carries the task number, the ``file_id`` is that number under a fixed mask,
+so both lead back to the job without a table. Resolutions travel as ``768P`` and are
+lower-cased for the catalog; ``[camera move]`` commands stay in the prompt untouched.
+A failed task's query answers ``base_resp`` 0 (the query worked), ``status: "Fail"``
+and the reason in ``error_message`` (its MiniMax code in ``error_code``).
 
 Every error carries both envelopes, MiniMax's ``base_resp`` and Taam's ``error``,
-under Taam's HTTP status. Submit-time upstream refusals are answered at create, as
+under Taam's HTTP status at ``/minimax``; the same API at ``/minimax-native`` answers
+errors as native MiniMax does, HTTP 200 with the code in ``base_resp``
+(``_minimax_errors``). Submit-time upstream refusals are answered at create, as
 MiniMax does (``wait_for_ack``). ``callback_url`` subscribes the job to pushes in the
 query-response shape, after MiniMax's challenge handshake (``webhook_handshake``).
 """
@@ -22,18 +26,19 @@ query-response shape, after MiniMax's challenge handshake (``webhook_handshake``
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
 
 from vidgate.api.auth import authenticate, bearer_token
 from vidgate.api.context import Services, services
-from vidgate.api.errors import error_headers
+from vidgate.api.dialects import _minimax_ids as ids
+from vidgate.api.dialects._minimax_errors import CODE_OF, render_error, render_native_error
+from vidgate.api.dialects.base import Dialect
 from vidgate.api.media import media_links, range_response
 from vidgate.clock import unix
 from vidgate.domain.job import Job, Principal
@@ -41,57 +46,22 @@ from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.domain.states import JobStatus
 from vidgate.errors import (
     GatewayError,
-    InsufficientFunds,
     InvalidRequest,
     NotFound,
-    PermissionDenied,
-    UnknownModel,
     UpstreamFailed,
 )
-from vidgate.ids import job_hex, job_id_from_number, job_id_to_number
 from vidgate.media.links import MediaLinks, media_key
+from vidgate.webhooks.formats import WebhookFormat
 
 PREFIX = "/minimax"
-DIALECT = "minimax"
+NATIVE_PREFIX = "/minimax-native"
+DIALECT_NAME = "minimax"
 router = APIRouter(tags=["minimax"])
 
 ACK_TIMEOUT_S = 5.0  # how long create waits for the upstream's acknowledgement
 FILENAME = "output_aigc.mp4"
-_FILE_MASK = 0x9E3779B97F4A7C15F39CC0605CEDC834  # file_id = task number XOR this (a bijection)
 _OK = {"status_code": 0, "status_msg": "success"}
 
-# vidgate's field names in messages -> MiniMax's.
-_WIRE_NAMES = {
-    "image_url": "first_frame_image",
-    "last_frame_url": "last_frame_image",
-    "reference_images": "subject_reference",
-    "webhook_url": "callback_url",
-}
-_NAME_PATTERN = re.compile(r"\b(" + "|".join(_WIRE_NAMES) + r")\b")
-_RESOLUTION_PATTERN = re.compile(r"\b(\d{3,4})p\b")
-
-# base_resp codes (MiniMax's error-code page), by vidgate error code.
-_CODE_OF = {
-    "content_policy_violation": 1026,
-    "insufficient_balance": 1008,
-    "spend_cap_exceeded": 1008,
-    "rate_limit_exceeded": 1002,
-    "missing_api_key": 1004,
-    "invalid_api_key": 2049,
-    "key_inactive": 1004,
-    "internal_error": 1024,
-    # why a task failed
-    "upstream_rejected": 2013,
-    "timeout": 1001,
-    "upstream_timeout": 1001,
-    "upstream_rate_limited": 1002,
-}
-# Taam's HTTP statuses where vidgate's differ (the seed has no 402 or 403).
-_STATUS_OF: tuple[tuple[type[GatewayError], int], ...] = (
-    (UnknownModel, 400),
-    (InsufficientFunds, 400),
-    (PermissionDenied, 401),
-)
 # Push status per vidgate event type; MiniMax documents processing/success/failed pushes.
 _PUSHED = {
     "video.progress": "Processing",
@@ -102,59 +72,15 @@ _PUSHED = {
 }
 
 
-# ------------------------------------------------------------------ errors
-
-
-def render_error(error: GatewayError) -> Response:
-    """Taam's HTTP status, with MiniMax's ``base_resp`` and Taam's ``error`` in the body."""
-    status = next((s for kind, s in _STATUS_OF if isinstance(error, kind)), error.status)
-    code = _CODE_OF.get(error.code) or _code_of_status(status)
-    message = _wire_message(error.message)
-    if code == 2013 and not message.startswith("invalid params"):
-        message = f"invalid params, {message}"
-    body = {
-        "base_resp": {"status_code": code, "status_msg": message},
-        "error": {"message": message, "code": code},
-    }
-    return JSONResponse(body, status_code=status, headers=error_headers(error))
-
-
-def _code_of_status(status: int) -> int:
-    if status == 401:
-        return 1004
-    if status == 429:
-        return 1002
-    if status == 504:
-        return 1001
-    if status >= 500:
-        return 1024
-    return 2013
-
-
-def _wire_message(message: str) -> str:
-    """A message in MiniMax's words: its field names, its ``768P`` resolutions."""
-    renamed = _NAME_PATTERN.sub(lambda m: _WIRE_NAMES[m.group(1)], message)
-    return _RESOLUTION_PATTERN.sub(lambda m: f"{m.group(1)}P", renamed)
-
-
 # ------------------------------------------------------------------ ids
 
 
 def task_id(job: Job) -> str:
-    return job_id_to_number(job.id)
+    return ids.task_id(job.id)
 
 
 def file_id(job: Job) -> str:
-    tail = job_hex(job.id)
-    if tail is None:
-        raise ValueError(f"not a job id: {job.id!r}")
-    return str(int(tail, 16) ^ _FILE_MASK)
-
-
-def _job_id_of_file(value: str) -> str | None:
-    if not value.isdigit() or len(value) > 40 or int(value) >= 1 << 128:
-        return None
-    return job_id_from_number(str(int(value) ^ _FILE_MASK))
+    return ids.file_id(job.id)
 
 
 # ------------------------------------------------------------------ wire shapes
@@ -200,16 +126,20 @@ def status_word(job: Job) -> str:
 
 
 def task_object(job: Job) -> dict[str, Any]:
-    """The query response (and the push body) for a job."""
+    """The query response (and the push body) for a job.
+
+    ``base_resp`` is the status of the query itself, so it is 0 for a failed task
+    too (MiniMax's client checks it before reading ``status``); why the task failed
+    is in ``error_message``, with its MiniMax code in ``error_code``.
+    """
     word = status_word(job)
     body: dict[str, Any] = {"task_id": task_id(job), "status": word, "file_id": ""}
     if word == "Success" and job.media is not None:
         body.update(file_id=file_id(job), video_width=job.media.width, video_height=job.media.height)
     if word == "Fail":
-        code = _CODE_OF.get(job.error_code or "", 1000)
-        body["base_resp"] = {"status_code": code, "status_msg": job.error_message or job.status.value}
-    else:
-        body["base_resp"] = dict(_OK)
+        body["error_code"] = CODE_OF.get(job.error_code or "", 1000)
+        body["error_message"] = job.error_message or f"the task ended {job.status.value}"
+    body["base_resp"] = dict(_OK)
     return body
 
 
@@ -260,7 +190,7 @@ async def _read_create(request: Request) -> CreateTask:
 
 
 def to_request(svc: Services, body: CreateTask) -> GenerationRequest:
-    spec = svc.catalog.resolve(DIALECT, body.model)
+    spec = svc.catalog.resolve(DIALECT_NAME, body.model)
     images: list[ImageInput] = []
     if body.first_frame_image:
         images.append(ImageInput(url=body.first_frame_image, role="first_frame"))
@@ -304,7 +234,7 @@ def _refusal(job: Job) -> GatewayError | None:
 
 
 async def _job_of_task(svc: Services, caller: Principal, value: str) -> Job:
-    job_id = job_id_from_number(value.strip())
+    job_id = ids.job_id_of_task(value.strip())
     if job_id is None:
         raise InvalidRequest(f"task_id {value!r} is not a task id (a numeric string)", param="task_id")
     try:
@@ -314,7 +244,7 @@ async def _job_of_task(svc: Services, caller: Principal, value: str) -> Job:
 
 
 async def _job_of_file(svc: Services, caller: Principal, value: str) -> Job:
-    job_id = _job_id_of_file(value.strip())
+    job_id = ids.job_id_of_file(value.strip())
     if job_id is None:
         raise InvalidRequest(f"file_id {value!r} is not a file id (a numeric string)", param="file_id")
     try:
@@ -332,7 +262,9 @@ async def _job_of_file(svc: Services, caller: Principal, value: str) -> Job:
 @router.post("/v1/video_generation", summary="Create a video generation task")
 async def create_task(request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     body = await _read_create(request)
-    submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect=DIALECT)
+    submitted = await svc.jobs.submit(
+        caller, to_request(svc, body), dialect=DIALECT_NAME, job_id=ids.new_job_id()
+    )
     job = await svc.jobs.wait_for_ack(submitted.job, timeout_s=ACK_TIMEOUT_S)
     refusal = _refusal(job)
     if refusal is not None:
@@ -403,3 +335,17 @@ def render_webhook(
     else:
         body = task_object(job)
     return json.dumps(body, separators=(",", ":")).encode(), {"Content-Type": "application/json"}
+
+
+DIALECT = Dialect(
+    name=DIALECT_NAME,
+    prefix=PREFIX,
+    router=router,
+    render_error=render_error,
+    webhook=WebhookFormat(render_webhook, webhook_handshake),
+)
+# The same API with native MiniMax's error semantics: HTTP 200, the code in base_resp.
+# Its jobs are MiniMax jobs like any other (recorded as "minimax", pushed the same way).
+NATIVE_DIALECT = Dialect(
+    name="minimax-native", prefix=NATIVE_PREFIX, router=router, render_error=render_native_error
+)

@@ -2,7 +2,8 @@
 
 A client sets its base URL to ``http://HOST/thalam/v1`` and its key to
 ``tl-<vidgate key>`` (Thalam keys are ``tl-`` prefixed; a key without it is
-refused, as Thalam refuses one). The wire shape is Novita's v3 async task
+refused, as Thalam refuses one). ``duration`` is a number: a fraction (5.5) is
+rounded up for the upstream and billed as asked (see ``_duration``). The wire shape is Novita's v3 async task
 envelope: submit answers ``{"task_id", "status": "processing"}``, the poll
 answers ``{"task": {"task_id", "status": "TASK_STATUS_*", "reason"}, "videos": [...]}``,
 and the result is ``videos[0].video_url`` (vidgate's own signed URL).
@@ -17,16 +18,18 @@ OpenAI envelope ``{"error": {"message", "type", "code", "param"}}``.
 from __future__ import annotations
 
 import json
+import math
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from vidgate.api.auth import authenticate, bearer_token
+from vidgate.api.auth import KeyForm, authenticate, bearer_token
 from vidgate.api.context import Services, services
+from vidgate.api.dialects.base import Dialect
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links
-from vidgate.billing.keys import strip_dialect_prefix
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.domain.states import JobStatus
@@ -42,7 +45,7 @@ from vidgate.media.links import MediaLinks
 
 PREFIX = "/thalam/v1"
 NAMESPACE = "thalam"
-KEY_PREFIX = "tl-"
+KEYS = KeyForm(prefixes=("tl-",), bare=False)  # Thalam refuses a key without its prefix
 
 router = APIRouter(tags=["thalam"])
 
@@ -79,7 +82,7 @@ async def principal(request: Request, authorization: Annotated[str | None, Heade
         raise AuthenticationFailed(
             "missing API key: send Authorization: Bearer tl-<your key>", code="missing_api_key"
         )
-    secret = strip_dialect_prefix(token, KEY_PREFIX)
+    secret = KEYS.secret(token)
     if secret is None:
         raise AuthenticationFailed("invalid API key: Thalam keys start with tl-")
     found = await authenticate(services(request).db, secret)
@@ -118,16 +121,23 @@ def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | N
     return value
 
 
-def _duration(body: dict[str, Any]) -> int | None:
-    """``duration`` in seconds: a JSON number with a whole value (5 or 5.0)."""
+def _duration(body: dict[str, Any]) -> tuple[int | None, Decimal | None]:
+    """``duration``, a JSON number of seconds (5, 5.0 or 5.5), as (whole seconds, asked).
+
+    A fraction is rounded up for the upstream (5.5 asks for a 6 s clip) and billed as
+    asked, by the seed's linear rule (5.5 s costs 5.5/5 of a 5 s clip).
+    """
     value = body.get("duration")
     if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidRequest("duration must be a number of seconds (1 to 30)", param="duration")
-    if isinstance(value, float) and not value.is_integer():
-        raise InvalidRequest(f"duration must be a whole number of seconds, not {value}", param="duration")
-    return int(value)
+    if value < 1:
+        raise InvalidRequest(f"duration must be between 1 and 30 seconds, not {value}", param="duration")
+    if isinstance(value, int) or value.is_integer():
+        return int(value), None
+    asked = Decimal(repr(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    return math.ceil(value), asked
 
 
 def _https(url: str, name: str) -> str:
@@ -160,10 +170,12 @@ def to_request(svc: Services, body: dict[str, Any]) -> GenerationRequest:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise InvalidRequest("seed must be an integer", param="seed")
     images = (ImageInput(url=_https(image_url, "image_url"), role="first_frame"),) if image_url else ()
+    seconds, asked = _duration(body)
     return GenerationRequest(
         model=spec.id,
         prompt=prompt,
-        duration_s=_duration(body),
+        duration_s=seconds,
+        asked_duration_s=asked,
         resolution=_text(body, "resolution"),
         aspect_ratio=_text(body, "aspect_ratio"),
         images=images,
@@ -179,9 +191,13 @@ def to_request(svc: Services, body: dict[str, Any]) -> GenerationRequest:
 async def create_task(request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     body = await _json_object(request)
     submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect=NAMESPACE)
-    job = await svc.jobs.wait_for_ack(submitted.job, timeout_s=svc.settings.upstream_timeout_s + ACK_GRACE_S)
-    if job.status is JobStatus.FAILED and job.error_code in SYNC_FAILURES:
-        status, message = SYNC_FAILURES[job.error_code]
+    wait_s = svc.settings.upstream_timeout_s + ACK_GRACE_S
+    job = await svc.jobs.acknowledged_or_abandoned(submitted.job, timeout_s=wait_s)
+    if job.terminal and (job.error_code in SYNC_FAILURES or job.status is JobStatus.CANCELED):
+        status, message = SYNC_FAILURES.get(
+            job.error_code or "",
+            (502, f"the upstream refused the submission ({job.error_message}); nothing was charged"),
+        )
         raise UpstreamFailed(message, status=status, request_id=job.upstream_request_id or job.id)
     return {"task_id": job.id, "status": "processing"}
 
@@ -231,3 +247,6 @@ def render_error(error: GatewayError) -> Response:
         code = "invalid_" + error.param.replace(".", "_")
     body = {"error": {"message": error.message, "type": kind, "code": code, "param": error.param}}
     return JSONResponse(body, status_code=status, headers=error_headers(error))
+
+
+DIALECT = Dialect(name=NAMESPACE, prefix=PREFIX, router=router, render_error=render_error, keys=KEYS)

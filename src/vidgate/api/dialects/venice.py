@@ -8,7 +8,9 @@ vidgate key as ``Authorization: Bearer <key>``. A job is named by ``model`` plus
 - ``/video/retrieve`` answers JSON ``{"status": "PROCESSING", ...}`` while the job
   runs and the MP4 itself (``Content-Type: video/mp4``) when it is done; there is no
   failed status: a failure is the HTTP error of the retrieve call (422 for a
-  content-policy refusal, 500 otherwise, both saying the credits were refunded).
+  content-policy refusal, in Venice's current ``{"error": {"message", "type":
+  "provider_content_policy", "credits_refunded"}}`` shape, 500 otherwise, both
+  saying the credits were refunded).
   ``delete_media_on_completion: true`` forgets the media as it is served: the
   next retrieve is a 404.
 - ``/video/complete`` deletes the stored media; ``/video/quote`` prices a request
@@ -44,6 +46,7 @@ from vidgate.api.dialects._venice_schema import (
     read_object,
     refuse,
 )
+from vidgate.api.dialects.base import Dialect, LimitHeaders, RouteLimit
 from vidgate.api.errors import error_headers
 from vidgate.api.media import range_response
 from vidgate.clock import utcnow
@@ -64,7 +67,6 @@ from vidgate.errors import (
 from vidgate.ids import job_id_from_uuid, job_id_to_uuid
 from vidgate.media.links import media_key
 from vidgate.money import format_usd, usd
-from vidgate.store import ledger as ledger_store
 
 PREFIX = "/venice/api/v1"
 NAMESPACE = "venice"
@@ -89,6 +91,12 @@ CODE_OF_STATUS = {
 
 router = APIRouter(tags=["venice"])
 
+# Venice's documented per-route limits, and its names for the rate-limit headers.
+ROUTE_LIMITS = (RouteLimit("POST", "/video/queue", 40), RouteLimit("POST", "/video/retrieve", 120))
+LIMIT_HEADERS = LimitHeaders(
+    "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"
+)
+
 
 class UnsupportedContentType(GatewayError):
     status = 415
@@ -100,8 +108,7 @@ async def principal(request: Request, authorization: Annotated[str | None, Heade
     svc = services(request)
     found = await authenticate(svc.db, bearer_token(authorization))
     request.state.principal = found
-    async with svc.db.read() as conn:
-        balance = await ledger_store.balance(conn, found.account_id, found.mode)
+    balance = await svc.accounts.balance(found)
     request.state.venice_balance_micros = balance.available_micros
     return found
 
@@ -189,9 +196,7 @@ def _failure(job: Job, headers: dict[str, str]) -> Response:
         return _standard(404, MEDIA_NOT_FOUND, "MEDIA_NOT_FOUND", headers)
     reason = (job.error_message or f"the job {job.status.value}").rstrip(".")
     if job.error_code == "content_policy_violation":
-        return _standard(
-            422, f"{reason}. {REFUNDED}", "CONTENT_POLICY_VIOLATION", headers, credits_refunded=True
-        )
+        return _content_policy(f"{reason}. {REFUNDED}", headers)
     return _standard(
         500, f"Inference failed: {reason}. {REFUNDED}", "INFERENCE_FAILED", headers, credits_refunded=True
     )
@@ -235,6 +240,18 @@ def _standard(
     return JSONResponse({"error": message, "code": code, **extra}, status_code=status, headers=headers)
 
 
+def _content_policy(message: str, headers: dict[str, str]) -> JSONResponse:
+    """Venice's current ``ProviderContentPolicyError``: ``error`` is an object
+    (``message``, ``type: "provider_content_policy"``, ``credits_refunded``); the
+    seed-era body's ``code`` and top-level ``credits_refunded`` stay beside it."""
+    body = {
+        "error": {"message": message, "type": "provider_content_policy", "credits_refunded": True},
+        "code": "CONTENT_POLICY_VIOLATION",
+        "credits_refunded": True,
+    }
+    return JSONResponse(body, status_code=422, headers=headers)
+
+
 def render_error(error: GatewayError) -> Response:
     """Venice's error bodies: DetailedError for 400, StandardError otherwise."""
     headers = error_headers(error)
@@ -255,10 +272,20 @@ def render_error(error: GatewayError) -> Response:
     if isinstance(error, RateLimited):
         headers.update(
             {
-                "x-ratelimit-limit-requests": str(error.limit),
-                "x-ratelimit-remaining-requests": "0",
-                "x-ratelimit-reset-requests": str(error.reset_at),
+                LIMIT_HEADERS.limit: str(error.limit),
+                LIMIT_HEADERS.remaining: "0",
+                LIMIT_HEADERS.reset: str(error.reset_at),
             }
         )
     code = CODE_OF_STATUS.get(status) if status != 404 else None
     return _standard(status, error.message, code or error.code.upper(), headers)
+
+
+DIALECT = Dialect(
+    name=NAMESPACE,
+    prefix=PREFIX,
+    router=router,
+    render_error=render_error,
+    route_limits=ROUTE_LIMITS,
+    limit_headers=LIMIT_HEADERS,
+)

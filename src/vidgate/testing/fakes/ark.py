@@ -1,9 +1,12 @@
 """A fake BytePlus ModelArk / Volcengine Ark content-generation API (Seedance).
 
 Speaks the wire format of specs/upstream-protocols.md §10 under ``/api/v3``: Bearer
-auth, ``POST /contents/generations/tasks`` with a ``content`` array whose text item
-may carry prompt flags (``--resolution``, ``--ratio``, ``--duration``, ``--seed`` ...,
-checked against the documented values), tasks that go ``queued`` -> ``running`` ->
+auth, ``POST /contents/generations/tasks`` with a ``content`` array and the generation
+settings as top-level fields (``resolution``, ``ratio``, ``duration``, ``seed``,
+``generate_audio``, ``watermark``, ``camera_fixed``), checked against the documented
+values, as the current BytePlus SDK sends them. Old-style prompt flags
+(``--resolution 720p`` in the text) are refused, so an adapter that still sends them
+is caught. Tasks that go ``queued`` -> ``running`` ->
 ``succeeded`` (``content.video_url``) or ``failed`` (``error``), ``DELETE`` that cancels
 a queued task and deletes a finished one (a running one is refused), error bodies
 ``{"error": {"code", "message", "param", "type"}}`` (``RateLimitExceeded`` on 429,
@@ -68,8 +71,10 @@ class ArkFake(FakeUpstream):
 
     name = "ark"
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.seen_headers: list[dict[str, str]] = []
         self.force_status: str | None = None  # answer polls with this status word (tests)
         self.deleted: set[str] = set()
@@ -149,8 +154,13 @@ class ArkFake(FakeUpstream):
         for item in content:
             kind = item.get("type") if isinstance(item, dict) else None
             if kind == "text":
-                if problem := self._invalid_flags(parse_flags(str(item.get("text", "")))):
-                    return problem
+                if flags := parse_flags(str(item.get("text", ""))):
+                    name = next(iter(flags))
+                    return (
+                        f"The parameter --{name} in the text prompt is not supported; "
+                        f"pass `{name}` as a request field.",
+                        "content.text",
+                    )
             elif kind in ("image_url", "video_url", "audio_url"):
                 if not isinstance(item.get(kind), dict) or not item[kind].get("url"):
                     return f"The parameter `content.{kind}.url` is missing.", f"content.{kind}"
@@ -158,18 +168,23 @@ class ArkFake(FakeUpstream):
                     return f"The role {item['role']!r} is not valid.", "content.role"
             else:
                 return f"The content type {kind!r} is not valid.", "content.type"
-        return None
+        return self._invalid_fields(body)
 
-    def _invalid_flags(self, flags: dict[str, str]) -> tuple[str, str] | None:
-        if flags.get("resolution", "720p") not in RESOLUTIONS:
-            return f"The value of --resolution {flags['resolution']!r} is not valid.", "resolution"
-        if flags.get("ratio", "16:9") not in RATIOS:
-            return f"The value of --ratio {flags['ratio']!r} is not valid.", "ratio"
-        duration = flags.get("duration", "5")
-        if not re.fullmatch(r"-1|\d+", duration) or not -1 <= int(duration) <= 15:
-            return f"The value of --duration {duration!r} is not valid.", "duration"
-        if not re.fullmatch(r"-?\d+", flags.get("seed", "0")):
-            return "The value of --seed is not valid.", "seed"
+    def _invalid_fields(self, body: dict[str, Any]) -> tuple[str, str] | None:
+        if body.get("resolution", "720p") not in RESOLUTIONS:
+            return f"The parameter `resolution` {body['resolution']!r} is not valid.", "resolution"
+        if body.get("ratio", "16:9") not in RATIOS:
+            return f"The parameter `ratio` {body['ratio']!r} is not valid.", "ratio"
+        duration = body.get("duration", 5)
+        whole = isinstance(duration, int) and not isinstance(duration, bool)
+        if not whole or not (duration == -1 or 2 <= duration <= 15):
+            return f"The parameter `duration` {duration!r} is not valid.", "duration"
+        seed = body.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not -1 <= seed <= 2**32 - 1:
+            return "The parameter `seed` is not valid.", "seed"
+        for name in ("generate_audio", "watermark", "camera_fixed", "return_last_frame"):
+            if name in body and not isinstance(body[name], bool):
+                return f"The parameter `{name}` must be a boolean.", name
         return None
 
     def _schedule_callbacks(self, job: FakeJob, url: str) -> None:
@@ -210,10 +225,7 @@ class ArkFake(FakeUpstream):
     def task_body(self, job: FakeJob) -> dict[str, Any]:
         state = self.state_of(job)
         words = {"canceled": "cancelled"}
-        flags: dict[str, str] = {}
-        for item in job.body.get("content", []):
-            if isinstance(item, dict) and item.get("type") == "text":
-                flags = parse_flags(str(item.get("text", "")))
+        fields = job.body
         done = job.completed if job.completed is not None else time.time()
         body: dict[str, Any] = {
             "id": job.id,
@@ -222,10 +234,10 @@ class ArkFake(FakeUpstream):
             "error": None,
             "created_at": int(job.created),
             "updated_at": int(done),
-            "seed": int(flags.get("seed", "11")),
-            "resolution": flags.get("resolution", "720p"),
-            "ratio": flags.get("ratio", "16:9"),
-            "duration": int(flags.get("duration", "5")),
+            "seed": fields.get("seed", 11),
+            "resolution": fields.get("resolution", "720p"),
+            "ratio": fields.get("ratio", "16:9"),
+            "duration": fields.get("duration", 5),
             "framespersecond": 24,
         }
         if state == "succeeded":

@@ -3,7 +3,8 @@
 Speaks the wire format of specs/upstream-protocols.md §11b (every route also under
 ``/api``):
 
-- ``POST /prompt`` ``{"prompt": <API-format graph>, "client_id"}`` -> ``{"prompt_id",
+- ``POST /prompt`` ``{"prompt": <API-format graph>, "client_id", "prompt_id"?}`` (a
+  client-supplied ``prompt_id`` is kept, as newer builds do) -> ``{"prompt_id",
   "number", "node_errors": {}}``. A graph without an output node, with a link to a
   missing node, or with a placeholder left in it (``"{{seed}}"``) is a 400 with
   ``error`` and ``node_errors`` in ComfyUI's shape.
@@ -79,9 +80,12 @@ class ComfyUIFake(FakeUpstream):
     """A ComfyUI server with a clock; see the module docstring."""
 
     name = "comfyui"
+    chaos_exempt = (r"\.mp4$", r"/view$")  # media and tokens are not API calls
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.number = 0
         self.uploads: dict[str, bytes] = {}
         self.seen_headers: list[dict[str, str]] = []
@@ -169,7 +173,8 @@ class ComfyUIFake(FakeUpstream):
             return refused
         assert isinstance(graph, dict)
         self.number += 1
-        job = self.new_job(body, job_id=str(uuid.uuid4()))
+        wanted = body.get("prompt_id")  # newer ComfyUI builds honour a client-supplied id
+        job = self.new_job(body, job_id=wanted if isinstance(wanted, str) and wanted else str(uuid.uuid4()))
         save_id = next(k for k, n in graph.items() if n["class_type"] in OUTPUT_NODES)
         job.extra.update(
             number=self.number,

@@ -74,8 +74,10 @@ class FalFake(FakeUpstream):
 
     name = "fal"
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.signing_key = Ed25519PrivateKey.generate()
         self.key_id = uuid.uuid4().hex[:16]
         self.user_id = "fake-user"
@@ -211,9 +213,12 @@ class FalFake(FakeUpstream):
         if state == "canceled":
             return JSONResponse({"detail": "Request was cancelled"}, 400)
         if job.fail_reason:
-            return JSONResponse(_detail(job.fail_reason, "internal_server_error"), 500)
+            failed = _detail(job.fail_reason, "internal_server_error")
+            return JSONResponse(failed, 500, headers={"x-fal-error-type": "internal_server_error"})
         if job.extra.get("content_policy"):
-            policy = _detail(CONTENT_POLICY_MESSAGE, "content_policy_violation", ["body", "prompt"])
+            # The type only in the header, as fal's SDK reads it: the body's detail is a
+            # plain string, so an adapter that ignores x-fal-error-type misses the policy.
+            policy = {"detail": CONTENT_POLICY_MESSAGE}
             return JSONResponse(policy, 422, headers={"x-fal-error-type": "content_policy_violation"})
         return self.reply(self._video(job))
 

@@ -128,6 +128,7 @@ class GeminiFake(FakeUpstream):
     """Veo on the Gemini API, with its long-running operations and keyed file downloads."""
 
     name = "gemini"
+    chaos_exempt = (r"\.mp4$", r":download$")  # media and tokens are not API calls
 
     def routes(self) -> list[Route]:
         return [
@@ -136,8 +137,10 @@ class GeminiFake(FakeUpstream):
             Route("/v1beta/files/{file_id}:download", self.download, methods=["GET"]),
         ]
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.seen_headers: list[dict[str, str]] = []  # headers of each API call, for tests
 
     async def preamble(self, request: Request, *, submit: bool) -> Response | None:

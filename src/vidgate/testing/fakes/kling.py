@@ -8,10 +8,14 @@
 
 Auth checks the HS256 JWT the way Kling does (signature with the secret key, ``iss`` =
 access key, ``nbf``/``exp``) and answers 401 with codes 1000-1004. Bad parameters are
-400/1201 (``duration`` must be the string "5" or "10"; an image must be a URL or raw
-base64, never a ``data:`` URL), ``script.content_policy`` is 400/1301, scripted 429s
-carry 1302 and scripted 5xx carry 5000-5002. With a ``callback_url`` the final task
-object is POSTed there, unsigned, as Kling does.
+400/1201 (``duration`` is a string: "3" to "15" on kling-v3, "5" or "10" before it;
+``sound`` is "on"/"off" and only kling-v2-6 and later take it; an image must be a URL
+or raw base64, never a ``data:`` URL), a reused ``external_task_id`` is refused
+(1201, as Kling keeps it unique per account), ``GET /v1/videos/{endpoint}?pageNum=
+&pageSize=`` lists the newest tasks with their ``task_info.external_task_id``,
+``script.content_policy`` is 400/1301, scripted 429s carry 1302 and scripted 5xx
+carry 5000-5002. With a ``callback_url`` the final task object is POSTed there,
+unsigned, as Kling does.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ STATUS_WORDS = {
     "failed": "failed",
 }
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+V3_LENGTHS = tuple(str(n) for n in range(3, 16))
+SOUND_MODELS = ("kling-v2-6", "kling-v3")
 SERVER_CODES = {500: 5000, 503: 5001, 504: 5002}
 TEST_SECRET_KEY = "test-secret-0123456789abcdef01234567"  # noqa: S105 (a fake's own key)
 
@@ -44,14 +50,28 @@ def kling_error(status: int, code: int, message: str) -> Response:
     return JSONResponse(body, status)
 
 
+def _length_and_sound(body: dict[str, Any]) -> str | None:
+    model = str(body.get("model_name", "kling-v1"))
+    lengths = V3_LENGTHS if model.startswith("kling-v3") else ("5", "10")
+    if body.get("duration", "5") not in lengths:
+        return (
+            f"duration value {body.get('duration')!r} is invalid for {model}; use one of {', '.join(lengths)}"
+        )
+    if "sound" not in body:
+        return None
+    if not model.startswith(SOUND_MODELS):
+        return f"sound is not supported by {model}"
+    return None if body["sound"] in ("on", "off") else 'sound must be "on" or "off"'
+
+
 def _problem(kind: str, body: dict[str, Any]) -> str | None:
     for key in ("prompt", "negative_prompt"):
         if key in body and (not isinstance(body[key], str) or len(body[key]) > 2500):
             return f"{key} must be a string of at most 2500 characters"
     if body.get("mode", "std") not in ("std", "pro"):
         return "mode must be std or pro"
-    if body.get("duration", "5") not in ("5", "10"):
-        return f'duration value {body.get("duration")!r} is invalid; use "5" or "10"'
+    if problem := _length_and_sound(body):
+        return problem
     cfg = body.get("cfg_scale", 0.5)
     if not isinstance(cfg, int | float) or not 0 <= cfg <= 1:
         return "cfg_scale must be between 0 and 1"
@@ -82,14 +102,16 @@ class KlingFake(FakeUpstream):
         api_key: str = "test-key",
         script: FakeScript | None = None,
         secret_key: str = TEST_SECRET_KEY,
+        **options: Any,
     ) -> None:
-        super().__init__(api_key=api_key, script=script)
+        super().__init__(api_key=api_key, script=script, **options)
         self.secret_key = secret_key
         self.seen_headers: list[dict[str, str]] = []  # headers of each API call, for tests
 
     def routes(self) -> list[Route]:
         return [
             Route("/v1/videos/{kind}", self.create, methods=["POST"]),
+            Route("/v1/videos/{kind}", self.list_tasks, methods=["GET"]),
             Route("/v1/videos/{kind}/{task_id}", self.query, methods=["GET"]),
         ]
 
@@ -145,6 +167,13 @@ class KlingFake(FakeUpstream):
             return kling_error(400, 1200, "Invalid request body")
         if problem := _problem(kind, body):
             return kling_error(400, 1201, f"Invalid request parameters: {problem}")
+        external = body.get("external_task_id")
+        if external is not None and any(
+            j.body.get("external_task_id") == external for j in self.jobs.values()
+        ):
+            return kling_error(
+                400, 1201, f"Invalid request parameters: external_task_id {external} already exists"
+            )
         if self.script.content_policy:
             return kling_error(400, 1301, "Trigger the content security policy of the platform")
         callback = body.get("callback_url")
@@ -157,6 +186,21 @@ class KlingFake(FakeUpstream):
 
             self.when_done(job, final)
         return self.reply(self._envelope(self._task(job)))
+
+    async def list_tasks(self, request: Request) -> Response:
+        if failure := await self.preamble(request, submit=False) or self._auth_error(request):
+            return failure
+        kind = request.path_params["kind"]
+        try:
+            page = max(1, int(request.query_params.get("pageNum", "1")))
+            size = max(1, min(500, int(request.query_params.get("pageSize", "30"))))
+        except ValueError:
+            return kling_error(400, 1201, "Invalid request parameters: pageNum and pageSize are integers")
+        mine = sorted(
+            (j for j in self.jobs.values() if j.extra.get("kind") == kind), key=lambda j: -j.created
+        )
+        tasks = [self._task(j) for j in mine[(page - 1) * size : page * size]]
+        return self.reply({"code": 0, "message": "SUCCEED", "request_id": str(uuid.uuid4()), "data": tasks})
 
     async def query(self, request: Request) -> Response:
         if failure := await self.preamble(request, submit=False) or self._auth_error(request):

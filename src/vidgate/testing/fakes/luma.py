@@ -1,7 +1,9 @@
 """A fake Luma Dream Machine API under ``/dream-machine/v1``.
 
 Speaks the wire format of specs/upstream-protocols.md §8: Bearer auth, ``POST
-/generations`` (and ``/generations/video``) validated against the documented enums,
+/generations/video`` (what the current ``lumaai`` SDK's create calls; the older
+``POST /generations`` is not served, so an adapter using it is caught) validated
+against the documented enums, ``GET /generations?limit=&offset=`` (newest first),
 Generation objects that go ``queued`` -> ``dreaming`` -> ``completed`` (``assets.video``)
 or ``failed`` (``failure_reason``), ``DELETE /generations/{id}`` (the generation is
 gone afterwards, so a GET answers 404), ``{"detail": ...}`` error bodies, and unsigned
@@ -47,8 +49,10 @@ class LumaFake(FakeUpstream):
 
     name = "luma"
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.seen_headers: list[dict[str, str]] = []
         self.force_state: str | None = None  # answer polls with this state word (tests)
         self.deleted: set[str] = set()
@@ -56,7 +60,7 @@ class LumaFake(FakeUpstream):
 
     def routes(self) -> list[Route]:
         return [
-            Route(f"{PREFIX}/generations", self._create, methods=["POST"]),
+            Route(f"{PREFIX}/generations", self._list, methods=["GET"]),
             Route(f"{PREFIX}/generations/video", self._create, methods=["POST"]),
             Route(f"{PREFIX}/generations/{{gen_id}}", self._generation, methods=["GET", "DELETE"]),
         ]
@@ -84,7 +88,7 @@ class LumaFake(FakeUpstream):
         if (early := await self._gate(request, submit=True)) is not None:
             return early
         body = await json_body(request)
-        if problem := self._invalid(body, video_path=request.url.path.endswith("/video")):
+        if problem := self._invalid(body):
             return self.error(400, problem)
         callback = body.get("callback_url")
         job = self.new_job(body, callback_url=callback if isinstance(callback, str) else None)
@@ -94,9 +98,7 @@ class LumaFake(FakeUpstream):
             self._schedule_callbacks(job, job.callback_url)
         return self.reply(self.generation(job), 201)
 
-    def _invalid(self, body: dict[str, Any], *, video_path: bool) -> str | None:
-        if not video_path and body.get("generation_type", "video") != "video":
-            return "generation_type must be 'video' on this endpoint"
+    def _invalid(self, body: dict[str, Any]) -> str | None:
         if body.get("aspect_ratio", "16:9") not in ASPECT_RATIOS:
             return f"Invalid aspect_ratio: {body.get('aspect_ratio')!r}"
         if body.get("resolution", "720p") not in RESOLUTIONS:
@@ -130,6 +132,27 @@ class LumaFake(FakeUpstream):
         self._timers.add(task)
         task.add_done_callback(self._timers.discard)
         self.when_done(job, finished)
+
+    async def _list(self, request: Request) -> Response:
+        if (early := await self._gate(request, submit=False)) is not None:
+            return early
+        try:
+            limit = max(1, min(100, int(request.query_params.get("limit", "10"))))
+            offset = max(0, int(request.query_params.get("offset", "0")))
+        except ValueError:
+            return self.error(400, "limit and offset must be integers")
+        alive = [j for j in self.jobs.values() if j.id not in self.deleted]
+        newest = sorted(alive, key=lambda j: j.created, reverse=True)
+        page = [self.generation(j) for j in newest[offset : offset + limit]]
+        return self.reply(
+            {
+                "generations": page,
+                "count": len(page),
+                "has_more": offset + limit < len(newest),
+                "limit": limit,
+                "offset": offset,
+            }
+        )
 
     # ------------------------------------------------------------ generation
 

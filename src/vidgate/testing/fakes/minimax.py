@@ -77,8 +77,10 @@ class MinimaxFake(FakeUpstream):
 
     name = "minimax"
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.seen_headers: list[dict[str, str]] = []  # headers of each API call, for tests
 
     def routes(self) -> list[Route]:

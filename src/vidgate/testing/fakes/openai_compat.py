@@ -2,7 +2,8 @@
 
 Speaks the wire format of specs/upstream-protocols.md §3:
 
-- ``POST /v1/videos`` as JSON *or* multipart (the SDK at HEAD sends multipart), with
+- ``POST /v1/videos`` as multipart only, as the current SDK sends it (a JSON create
+  is refused with 400, so an adapter that regresses to JSON is caught), with
   ``Authorization: Bearer`` (401 ``invalid_api_key`` otherwise); ``prompt`` is required,
   ``seconds`` is a string in 4/8/12 (16/20 too, as the guide says), ``size`` one of the
   documented sizes, ``input_reference`` ``{"image_url"|"file_id"}`` or a file part. Bad
@@ -21,7 +22,6 @@ Speaks the wire format of specs/upstream-protocols.md §3:
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import time
 from datetime import UTC, datetime
@@ -47,7 +47,7 @@ def openai_error(
 
 
 async def create_body(request: Request) -> dict[str, Any] | None:
-    """The create fields from JSON or multipart; None when the body is neither."""
+    """The create fields of a multipart body; None when the body is not multipart."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         body: dict[str, Any] = {}
@@ -59,11 +59,7 @@ async def create_body(request: Request) -> dict[str, Any] | None:
             else:
                 body[key] = value
         return body
-    try:
-        parsed = json.loads(await request.body())
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
+    return None
 
 
 def _problem(body: dict[str, Any]) -> tuple[str, str] | None:
@@ -84,9 +80,12 @@ class OpenAICompatFake(FakeUpstream):
     """OpenAI's Videos API with a clock; see the module docstring."""
 
     name = "openai"
+    chaos_exempt = (r"\.mp4$", r"/content$")  # media and tokens are not API calls
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.webhook_url: str | None = None  # the project's webhook endpoint (dashboard setting)
         self.webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.seen_headers: list[dict[str, str]] = []
@@ -170,7 +169,8 @@ class OpenAICompatFake(FakeUpstream):
             return early
         body = await create_body(request)
         if body is None:
-            return openai_error(400, "We could not parse the JSON body of your request.")
+            message = "Expected a multipart/form-data body (as the openai SDK sends video creates)."
+            return openai_error(400, message)
         self.create_bodies.append(body)
         if problem := _problem(body):
             return openai_error(400, problem[0], param=problem[1], code="invalid_value")

@@ -54,8 +54,10 @@ class ReplicateFake(FakeUpstream):
 
     name = "replicate"
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.seen_headers: list[dict[str, str]] = []
 

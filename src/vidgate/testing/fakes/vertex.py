@@ -51,6 +51,7 @@ class VertexFake(FakeUpstream):
     """Veo on Vertex AI with fetchPredictOperation polling, GCS downloads and a token endpoint."""
 
     name = "vertex"
+    chaos_exempt = (r"\.mp4$", r"^/storage/v1/", r"^/token$")  # media and tokens are not API calls
 
     def routes(self) -> list[Route]:
         return [
@@ -60,8 +61,10 @@ class VertexFake(FakeUpstream):
             Route("/token", self.token, methods=["POST"]),
         ]
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.seen_headers: list[dict[str, str]] = []  # headers of each API call, for tests
         self.token_grants: list[dict[str, Any]] = []  # claims of each JWT grant at /token
 

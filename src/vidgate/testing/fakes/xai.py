@@ -51,8 +51,10 @@ class XaiFake(FakeUpstream):
 
     name = "xai"
 
-    def __init__(self, *, api_key: str = "test-key", script: FakeScript | None = None) -> None:
-        super().__init__(api_key=api_key, script=script)
+    def __init__(
+        self, *, api_key: str = "test-key", script: FakeScript | None = None, **options: Any
+    ) -> None:
+        super().__init__(api_key=api_key, script=script, **options)
         self.seen_headers: list[dict[str, str]] = []
         self.force_status: str | None = None  # answer polls with this status word (tests)
 

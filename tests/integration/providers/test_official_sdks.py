@@ -1,0 +1,189 @@
+"""The providers' official Python SDKs against vidgate's fakes (issue 13).
+
+Each SDK runs its own generation flow (create, poll, download) against the fake on a
+real port, so the fake is held to the real client and not only to our adapter. Then
+the adapter makes the same job and its create request must equal the SDK's: same
+path, same fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.providers.conftest import assert_mp4, make_ctx
+from vidgate.domain.request import GenerationRequest
+from vidgate.providers.base import Route, SubmitAttempt
+from vidgate.testing.fake import FakeScript, FakeUpstream
+from vidgate.testing.fakes.dashscope import DashscopeFake
+from vidgate.testing.fakes.luma import LumaFake
+from vidgate.testing.fakes.openai_compat import OpenAICompatFake
+from vidgate.testing.fakes.replicate import ReplicateFake
+from vidgate.testing.fakes.runway import RunwayFake
+from vidgate.testing.server import serve_in_thread
+
+ATTEMPT = SubmitAttempt.first("job-sdk")
+PROMPT = "a paper boat on a river"
+
+
+@pytest.fixture
+def served() -> Iterator[Callable[[FakeUpstream], str]]:
+    managers: list[Any] = []
+
+    def serve(fake: FakeUpstream) -> str:
+        manager = serve_in_thread(fake.app())
+        fake.base_url = manager.__enter__()
+        managers.append(manager)
+        return fake.base_url
+
+    yield serve
+    for manager in reversed(managers):
+        manager.__exit__(None, None, None)
+
+
+def until(read: Callable[[], Any], done: Callable[[Any], bool], within_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + within_s
+    while not done(value := read()):
+        assert time.monotonic() < deadline, f"not done in time: {value}"
+        time.sleep(0.05)
+    return value
+
+
+def creates(fake: FakeUpstream) -> list[tuple[str, str, dict[str, Any]]]:
+    return [r for r in fake.requests if r[0] == "POST"]
+
+
+def adapter_submit(adapter_cls: Any, base: str, req: GenerationRequest, route: Route) -> None:
+    async def run() -> None:
+        async with httpx.AsyncClient() as http:
+            await adapter_cls(make_ctx(http, base)).submit(req, route, ATTEMPT)
+
+    asyncio.run(run())
+
+
+def test_openai_sdk(served: Callable[[FakeUpstream], str]) -> None:
+    from openai import OpenAI
+
+    from vidgate.providers.openai_compat import OpenAICompatAdapter
+
+    fake = OpenAICompatFake(script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    with OpenAI(api_key="test-key", base_url=f"{base}/v1", max_retries=0) as client:
+        video = client.videos.create(model="sora-2", prompt=PROMPT, seconds="8", size="1280x720")
+        done = until(lambda: client.videos.retrieve(video.id), lambda v: v.status in ("completed", "failed"))
+        assert done.status == "completed"
+        assert_mp4(client.videos.download_content(video.id, variant="video").read())
+    req = GenerationRequest(
+        model="sora-2", prompt=PROMPT, duration_s=8, resolution="720p", aspect_ratio="16:9"
+    )
+    adapter_submit(OpenAICompatAdapter, base, req, Route("openai", "sora-2"))
+    sdk, ours = fake.create_bodies[0], fake.create_bodies[1]
+    assert ours == sdk  # same multipart fields, same values
+    assert all(h.get("content-type", "").startswith("multipart/form-data") for h in fake.seen_headers[:1])
+
+
+def test_lumaai_sdk(served: Callable[[FakeUpstream], str]) -> None:
+    from lumaai import LumaAI
+
+    from vidgate.providers.luma import LumaAdapter
+
+    fake = LumaFake(script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    client = LumaAI(auth_token="test-key", base_url=f"{base}/dream-machine/v1", max_retries=0)
+    generation = client.generations.create(
+        model="ray-2", prompt=PROMPT, aspect_ratio="16:9", resolution="720p", duration="5s"
+    )
+    assert generation.id is not None
+    done = until(lambda: client.generations.get(generation.id), lambda g: g.state in ("completed", "failed"))
+    assert done.state == "completed" and done.assets and done.assets.video
+    assert_mp4(httpx.get(done.assets.video).content)
+    req = GenerationRequest(
+        model="ray-2", prompt=PROMPT, duration_s=5, resolution="720p", aspect_ratio="16:9"
+    )
+    adapter_submit(LumaAdapter, base, req, Route("luma", "ray-2"))
+    (sdk_method, sdk_path, sdk_body), (method, path, body) = creates(fake)
+    assert (method, path) == (sdk_method, sdk_path) == ("POST", "/dream-machine/v1/generations/video")
+    assert body == sdk_body
+
+
+def test_runwayml_sdk(served: Callable[[FakeUpstream], str]) -> None:
+    from runwayml import RunwayML
+
+    from vidgate.providers.runway import RunwayAdapter
+
+    fake = RunwayFake(script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    client = RunwayML(api_key="test-key", base_url=base, max_retries=0)
+    task = client.text_to_video.create(model="gen4.5", prompt_text=PROMPT, ratio="1280:720", duration=5)
+    done = until(lambda: client.tasks.retrieve(task.id), lambda t: t.status in ("SUCCEEDED", "FAILED"))
+    assert done.status == "SUCCEEDED"
+    assert_mp4(httpx.get(done.output[0]).content)
+    req = GenerationRequest(
+        model="gen4.5", prompt=PROMPT, duration_s=5, resolution="720p", aspect_ratio="16:9"
+    )
+    adapter_submit(RunwayAdapter, base, req, Route("runway", "gen4.5"))
+    (_, sdk_path, sdk_body), (_, path, body) = creates(fake)
+    assert path == sdk_path == "/v1/text_to_video"
+    assert body == sdk_body
+
+
+def test_replicate_sdk(served: Callable[[FakeUpstream], str]) -> None:
+    import replicate
+
+    from vidgate.providers.replicate import ReplicateAdapter
+
+    fake = ReplicateFake(script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    client = replicate.Client(api_token="test-key", base_url=base)
+    inputs = {"prompt": PROMPT, "duration": 5, "aspect_ratio": "16:9"}
+    prediction = client.predictions.create(model="kwaivgi/kling-v2.6", input=inputs)
+
+    def reload() -> Any:
+        prediction.reload()
+        return prediction
+
+    done = until(reload, lambda p: p.status in ("succeeded", "failed", "canceled"))
+    assert done.status == "succeeded"
+    output = done.output if isinstance(done.output, str) else done.output[0]
+    assert_mp4(httpx.get(str(output)).content)
+    req = GenerationRequest(model="kling-2.6", prompt=PROMPT, duration_s=5, aspect_ratio="16:9")
+    adapter_submit(ReplicateAdapter, base, req, Route("replicate", "kwaivgi/kling-v2.6"))
+    (_, sdk_path, sdk_body), (_, path, body) = creates(fake)
+    assert path == sdk_path == "/v1/models/kwaivgi/kling-v2.6/predictions"
+    assert body["input"] == sdk_body["input"]
+
+
+def test_dashscope_sdk(served: Callable[[FakeUpstream], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import dashscope
+    from dashscope import VideoSynthesis
+
+    from vidgate.providers.dashscope import DashscopeAdapter
+
+    fake = DashscopeFake(script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    monkeypatch.setattr(dashscope, "base_http_api_url", f"{base}/api/v1")
+    started = VideoSynthesis.async_call(
+        api_key="test-key", model="wan2.2-t2v-plus", prompt=PROMPT, size="1280*720", duration=5
+    )
+    assert started.status_code == 200, started
+    done = until(
+        lambda: VideoSynthesis.fetch(started, api_key="test-key"),
+        lambda r: r.output.task_status in ("SUCCEEDED", "FAILED"),
+    )
+    assert done.output.task_status == "SUCCEEDED"
+    assert_mp4(httpx.get(done.output.video_url).content)
+    req = GenerationRequest(
+        model="wan-2.2", prompt=PROMPT, duration_s=5, resolution="720p", aspect_ratio="16:9"
+    )
+    adapter_submit(DashscopeAdapter, base, req, Route("dashscope", "wan2.2-t2v-plus"))
+    (_, sdk_path, sdk_body), (_, path, body) = creates(fake)
+    assert path == sdk_path
+    assert body["model"] == sdk_body["model"] and body["input"]["prompt"] == sdk_body["input"]["prompt"]
+    assert {k: body["parameters"][k] for k in ("size", "duration")} == {
+        k: sdk_body["parameters"][k] for k in ("size", "duration")
+    }
