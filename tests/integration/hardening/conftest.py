@@ -64,8 +64,8 @@ class Served:
 def rendered(path: str, error: GatewayError) -> tuple[int, Any]:
     """What the dialect that owns ``path`` answers for ``error``: (status, JSON body)."""
     router = ErrorRouter()
-    for module in DIALECTS:
-        router.register(module.PREFIX, module.render_error)
+    for dialect in DIALECTS:
+        router.register(dialect.prefix, dialect.render_error)
     response = router.renderer_for(path)(error)
     return response.status_code, json.loads(bytes(response.body))
 
