@@ -17,6 +17,7 @@ from vidgate.catalog.loader import Catalog
 from vidgate.config import Settings
 from vidgate.media.storage import Storage
 from vidgate.net.urlguard import UrlGuard
+from vidgate.observability.health import Ops
 from vidgate.service.jobs import JobService
 from vidgate.store.engine import Database
 from vidgate.worker.providers import ProviderPool
@@ -34,6 +35,7 @@ class Services:
     guard: UrlGuard
     signing_secret: bytes
     wake_worker: Callable[[], None]
+    ops: Ops  # metrics, readiness checks, store gauges of this process
 
 
 def services(request: Request) -> Services:
