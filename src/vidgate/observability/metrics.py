@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 log = logging.getLogger(__name__)
 
 # The ``*_created`` timestamp series double the exposition for no use on a dashboard.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
