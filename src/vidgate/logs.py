@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Literal
+from typing import IO, Literal
 
 from vidgate.observability.jsonlog import JsonFormatter, TextFormatter, extras
 
@@ -48,14 +48,19 @@ class RedactSecrets(logging.Filter):
 LogFormat = Literal["text", "json"]
 
 
+def make_handler(fmt: LogFormat = "text", stream: IO[str] | None = None) -> logging.Handler:
+    """A handler writing ``fmt`` lines (stderr by default), secrets redacted."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RedactSecrets())
+    return handler
+
+
 def configure(level: str = "info", fmt: LogFormat = "text") -> None:
     """Root logging for the CLI: one format (text or JSON lines), secrets redacted,
     chatty libraries quiet; uvicorn's loggers go through the same handler."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [make_handler(fmt)]
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidgate.observability.metrics import Metrics
@@ -72,6 +71,7 @@ class AccessLayer:
             reverse=True,
         )
         self.on_crash = on_crash
+        self._routes: list[tuple[re.Pattern[str], str, frozenset[str] | None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,17 +137,41 @@ class AccessLayer:
         )
 
     def _route(self, scope: Scope) -> str:
+        """The route template of the request (``/v1/videos/{video_id}``), never the raw path."""
+        path = str(scope.get("path", ""))
         route = scope.get("route")
-        path = getattr(route, "path", None)
-        if isinstance(path, str):
-            return path
-        # Answered before routing (rate limit, body size): find the template ourselves.
-        router = getattr(scope.get("app"), "router", None)
-        for candidate in getattr(router, "routes", ()):
-            match, _ = candidate.matches(scope)
-            if match is Match.FULL and isinstance(getattr(candidate, "path", None), str):
-                return str(candidate.path)
-        return UNMATCHED
+        regex, template = getattr(route, "path_regex", None), getattr(route, "path_format", None)
+        if isinstance(regex, re.Pattern) and isinstance(template, str) and regex.match(path):
+            return template
+        # Answered before routing (rate limit, body size), or a route of an included router
+        # whose own template lacks the router's prefix: match the app's full table.
+        method = str(scope.get("method", "GET"))
+        fallback = UNMATCHED
+        for regex, template, methods in self._table(scope.get("app")):
+            if regex.match(path):
+                if methods is None or method in methods or (method == "HEAD" and "GET" in methods):
+                    return template
+                fallback = template if fallback == UNMATCHED else fallback  # 405: the path is known
+        return fallback
+
+    def _table(self, app: Any) -> list[tuple[re.Pattern[str], str, frozenset[str] | None]]:
+        """Every route of the app with its full template, built once (routes are fixed by then)."""
+        if self._routes is None:
+            routes = list(getattr(app, "routes", ()))
+            try:  # FastAPI keeps included routers nested; this walks them with their prefixes
+                from fastapi.routing import iter_route_contexts
+
+                items: list[Any] = list(iter_route_contexts(routes))
+            except ImportError:  # pragma: no cover - an older FastAPI has flat routes
+                items = routes
+            table = []
+            for item in items:
+                regex, template = getattr(item, "path_regex", None), getattr(item, "path_format", None)
+                if isinstance(regex, re.Pattern) and isinstance(template, str):
+                    methods = getattr(item, "methods", None)
+                    table.append((regex, template, frozenset(methods) if methods else None))
+            self._routes = table
+        return self._routes
 
     def _dialect(self, route: str) -> str:
         for prefix, name in self.dialects:
