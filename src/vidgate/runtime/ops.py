@@ -9,7 +9,6 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -29,7 +28,6 @@ from vidgate.webhooks.sender import CURSOR
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
-GAUGES_MAX_AGE_S = 5.0
 
 
 def build_ops(settings: Settings, db: Database, storage: Storage, role: Role) -> Ops:
@@ -43,7 +41,7 @@ def build_ops(settings: Settings, db: Database, storage: Storage, role: Role) ->
         probes.append(Probe("redis", client.ping))
         ops.on_close(client.aclose)
     ops.gauges = StoreGauges(
-        lambda: store_snapshot(db), max_age_s=GAUGES_MAX_AGE_S, timeout_s=READY_TIMEOUT_S
+        lambda: store_snapshot(db), max_age_s=settings.metrics_cache_s, timeout_s=READY_TIMEOUT_S
     )
     metrics.register(ops.gauges)
     return ops
@@ -74,16 +72,14 @@ async def store_snapshot(db: Database) -> StoreSnapshot:
     """The store gauges, from indexed reads over active jobs and the unsent outbox only."""
     now = utcnow()
     async with db.read() as conn:
-        groups = await gauges.active_jobs(conn, now=now)
-        unsent = await gauges.unsent_events(conn, cursor=CURSOR)
-        pending = await gauges.pending_deliveries(conn)
-    oldest: datetime | None = min((g.oldest_due_at for g in groups if g.oldest_due_at), default=None)
+        found = await gauges.read_gauges(conn, now=now, cursor=CURSOR)
+    oldest = found.oldest_due_at
     return StoreSnapshot(
-        active_jobs={(g.state, g.provider or "none", g.model): g.count for g in groups},
-        due_jobs=sum(g.due for g in groups),
+        active_jobs={(g.state, g.provider or "none", g.model): g.count for g in found.active},
+        due_jobs=found.due,
         oldest_due_age_s=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
-        outbox_events_pending=unsent,
-        deliveries_pending=pending,
+        outbox_events_pending=found.unsent_events,
+        deliveries_pending=found.pending_deliveries,
     )
 
 

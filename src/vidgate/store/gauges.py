@@ -5,7 +5,7 @@ whole history.
 - Active jobs: a job that is not terminal always has a ``run_at`` (the time its
   next step is due; ``None`` once it ends), so a range scan of ``ix_jobs_due`` over
   non-null ``run_at`` finds exactly the active jobs (plus the few canceled ones still
-  owing an upstream cancel, dropped by the state filter).
+  owing an upstream cancel, dropped here by state). Due jobs: the same index, up to now.
 - Unsent events: the primary key above the outbox cursor's watermark.
 - Pending deliveries: ``ix_webhook_deliveries_due`` (status, next_attempt_at).
 """
@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import String, bindparam, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidgate.domain.states import ACTIVE
 from vidgate.store.delivery import outbox_cursors, outbox_seen, webhook_deliveries
 from vidgate.store.tables import events, jobs
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ACTIVE = sorted(s.value for s in ACTIVE)
+_ACTIVE = frozenset(s.value for s in ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -32,50 +32,69 @@ class ActiveGroup:
     provider: str | None
     model: str
     count: int
-    due: int
+
+
+@dataclass(frozen=True)
+class Gauges:
+    active: list[ActiveGroup]
+    due: int  # steps due now (active jobs, and canceled ones owing an upstream cancel)
     oldest_due_at: datetime | None
+    unsent_events: int  # outbox events not yet fanned out
+    pending_deliveries: int
 
 
-async def active_jobs(conn: AsyncConnection, *, now: datetime) -> list[ActiveGroup]:
-    """Active jobs grouped by (state, provider, model), with how many are due and since when."""
-    is_due = jobs.c.run_at <= now
-    query = (
+def _statement() -> Any:
+    """Everything in ONE statement, built once (a round trip, and building a statement,
+    cost more than these indexed reads)."""
+    groups = (
         select(
-            jobs.c.status,
-            jobs.c.provider,
-            jobs.c.model,
-            func.count(),
-            func.sum(case((is_due, 1), else_=0)),
-            func.min(case((is_due, jobs.c.run_at), else_=None)),
+            literal("a").label("part"),
+            jobs.c.status.label("state"),
+            jobs.c.provider.label("provider"),
+            jobs.c.model.label("model"),
+            func.count().label("n"),
+            null().label("at"),
         )
-        # ``run_at >= epoch`` rather than ``IS NOT NULL``: a range every planner walks on the index.
-        .where(jobs.c.run_at >= _EPOCH, jobs.c.status.in_(_ACTIVE))
+        .where(jobs.c.run_at.is_not(None))
         .group_by(jobs.c.status, jobs.c.provider, jobs.c.model)
     )
-    groups = []
-    for status, provider, model, count, due, oldest in await conn.execute(query):
-        oldest_at = _aware(oldest)
-        groups.append(ActiveGroup(status, provider, model, int(count), int(due or 0), oldest_at))
-    return groups
-
-
-async def unsent_events(conn: AsyncConnection, *, cursor: str) -> int:
-    """Outbox events above the cursor's watermark that no sender has fanned out yet."""
-    mark = await conn.scalar(select(outbox_cursors.c.last_event_id).where(outbox_cursors.c.name == cursor))
-    seen = select(outbox_seen.c.event_id).where(outbox_seen.c.event_id == events.c.id).exists()
-    query = select(func.count()).select_from(events).where(and_(events.c.id > int(mark or 0), ~seen))
-    return int(await conn.scalar(query) or 0)
-
-
-async def pending_deliveries(conn: AsyncConnection) -> int:
-    query = (
-        select(func.count()).select_from(webhook_deliveries).where(webhook_deliveries.c.status == "pending")
+    now = bindparam("now", type_=jobs.c.run_at.type)
+    due = select(literal("d"), null(), null(), null(), func.count(), func.min(jobs.c.run_at)).where(
+        jobs.c.run_at <= now
     )
-    return int(await conn.scalar(query) or 0)
+    cursor = bindparam("cursor", type_=String())
+    mark = func.coalesce(
+        select(outbox_cursors.c.last_event_id).where(outbox_cursors.c.name == cursor).scalar_subquery(), 0
+    )
+    seen = select(outbox_seen.c.event_id).where(outbox_seen.c.event_id == events.c.id).exists()
+    unsent = select(literal("e"), null(), null(), null(), func.count(), null()).where(
+        events.c.id > mark, ~seen
+    )
+    pending = select(literal("w"), null(), null(), null(), func.count(), null()).where(
+        webhook_deliveries.c.status == "pending"
+    )
+    return union_all(groups, due, unsent, pending)
+
+
+_GAUGES = _statement()
+
+
+async def read_gauges(conn: AsyncConnection, *, now: datetime, cursor: str) -> Gauges:
+    rows = (await conn.execute(_GAUGES, {"now": now, "cursor": cursor})).all()
+    active, counts, oldest = [], {"d": 0, "e": 0, "w": 0}, None
+    for part, state, provider, model, n, at in rows:
+        if part == "a":
+            if state in _ACTIVE:  # canceled jobs owing an upstream cancel also have a run_at
+                active.append(ActiveGroup(state, provider, model, int(n)))
+        else:
+            counts[part] = int(n or 0)
+            if part == "d":
+                oldest = _aware(at)
+    return Gauges(active, counts["d"], oldest, counts["e"], counts["w"])
 
 
 def _aware(value: object) -> datetime | None:
-    """``min()`` over a CASE loses the column type: SQLite gives text, PostgreSQL a datetime."""
+    """A time read through a UNION loses its column type: SQLite gives text, PostgreSQL a datetime."""
     if value is None:
         return None
     if isinstance(value, datetime):
