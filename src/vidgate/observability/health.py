@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from vidgate import __version__
 from vidgate.observability.metrics import CONTENT_TYPE, Metrics
 from vidgate.observability.store_gauges import StoreGauges
 
@@ -122,7 +123,7 @@ def routes(ops: OpsGetter) -> list[Route]:
     """The three routes, for any Starlette or FastAPI app (``app.router.routes.extend``)."""
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"}, headers={"cache-control": "no-store"})
+        return JSONResponse({"status": "ok", "version": __version__}, headers={"cache-control": "no-store"})
 
     async def readyz(request: Request) -> Response:
         found = ops(request)
