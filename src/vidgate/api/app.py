@@ -53,7 +53,7 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     app.include_router(native_router)
     app.include_router(media_router)
     app.include_router(webhooks_router)
-    app.router.routes.extend(health.routes(lambda request: _ops(request.app)))
+    app.router.routes[0:0] = health.routes(lambda request: _ops(request.app))  # probes match first
     app.add_api_route("/callbacks/{provider}", _callback, methods=["POST"], include_in_schema=False)
     dialects.install(app, errors)
     admin.install(app, errors)
