@@ -241,6 +241,7 @@ def run(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                     measure,
                     url,
                     folder,
+                    key,
                     cache_s="0",
                     scrapes=args.scrapes,
                     label=f"refresh, all {args.jobs:,} active",
