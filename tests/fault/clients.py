@@ -130,6 +130,9 @@ class Load:
                 due = self.started + record.index * self.spread_s / max(1, self.jobs)
                 if (wait := due - time.monotonic()) > 0:
                     await asyncio.sleep(wait)
+                if self._late():
+                    record.gave_up = "never sent: the run's deadline had passed"
+                    continue
                 api = await self._submit(http, record, api)
                 if record.job_id:
                     self._watch.put_nowait((time.monotonic() + self.poll_s, record))

@@ -4,6 +4,7 @@ PostgreSQL database, one Redis and one S3 bucket, configured by ``VIDGATE_*`` on
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import subprocess
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Any
 import httpx
 
 from tests.fault.procs import VIDGATE, Child, base_env, free_port, http_ok, log_says, tail
+from vidgate.bootstrap import first_run
+from vidgate.config import Settings as VidgateSettings
 
 FAL_KEY = "fault-fal-key"
 # A catalog model whose first (and only usable) route is fal; any length from 1 to 30 s.
@@ -78,17 +81,25 @@ class Deployment:
             VIDGATE_URL_ALLOWLIST="127.0.0.1",
             VIDGATE_RATE_LIMIT_PER_MINUTE="0",
             VIDGATE_JOB_TIMEOUT_S="60",
-            VIDGATE_LEASE_S="5",
+            VIDGATE_LEASE_S="10",  # a killed worker's jobs come back within 10 s
             VIDGATE_WORKER_POLL_INTERVAL_S="0.25",
             VIDGATE_UPSTREAM_TIMEOUT_S="5",
             **s.env,
         )
 
     def start(self) -> None:
-        """Start everything, in parallel where it is safe, and wait until all are ready."""
+        """Start everything at once (imports are most of a start-up) and wait until all are ready."""
         (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
         self._start_fake()
-        self.secret = self._create_key()
+        keys = subprocess.Popen(
+            [*VIDGATE, "keys", "create", "--account", self.account, "--credit", "1000"],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        # The first-run demo account is made here, once, so that no two APIs race to make it.
+        asyncio.run(first_run(self._settings()))
         for index in range(self.settings.apis):
             port = free_port()
             url = f"http://127.0.0.1:{port}"
@@ -99,13 +110,23 @@ class Deployment:
                 log_dir=self.run_dir,
                 ready=http_ok(f"{url}/healthz"),
             )
-            # the first API makes the first-run demo account alone; the rest start together
-            self.apis.append(child.start(wait=index == 0))
+            self.apis.append(child.start(wait=False))
             self.api_urls.append(url)
         for index in range(self.settings.workers):
             self.workers.append(self.new_worker(f"worker{index}").start(wait=False))
+        output, _ = keys.communicate(timeout=120)
+        if keys.returncode != 0:
+            raise RuntimeError(f"vidgate keys create failed:\n{output}")
+        self.secret = output.strip().splitlines()[-1]
+        assert self.secret.startswith("vg_live_"), output
         for child in self.children():
-            child.wait_ready(timeout_s=90)
+            child.wait_ready(timeout_s=120)
+
+    def _settings(self) -> VidgateSettings:
+        s = self.settings
+        return VidgateSettings(
+            data_dir=self.run_dir / "data", database_url=s.database_url, storage_url=s.storage_url
+        )
 
     def new_worker(self, name: str) -> Child:
         return Child(
@@ -131,21 +152,6 @@ class Deployment:
             log_dir=self.run_dir,
             ready=http_ok(f"{self.fake_url}/.well-known/jwks.json"),
         ).start(wait=False)
-
-    def _create_key(self) -> str:
-        done = subprocess.run(
-            [*VIDGATE, "keys", "create", "--account", self.account, "--credit", "1000"],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"vidgate keys create failed:\n{done.stdout}\n{done.stderr}")
-        secret = done.stdout.strip().splitlines()[-1]
-        assert secret.startswith("vg_live_"), done.stdout
-        return secret
 
     # --------------------------------------------------------------- teardown
 

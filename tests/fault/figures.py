@@ -39,7 +39,10 @@ ENDED_UPSTREAM = frozenset({"succeeded", "failed", "completed", "canceled", "can
 async def _database_figures(url: str) -> dict[str, Any]:
     db = Database(url, null_pool=True)
     try:
-        async with db.read() as conn:
+        # one snapshot for every read: the workers may still be settling jobs meanwhile
+        async with db.engine.connect() as plain:
+            conn = await plain.execution_options(isolation_level="REPEATABLE READ")
+            await conn.begin()
             job_rows = [
                 dict(r._mapping)
                 for r in await conn.execute(

@@ -22,7 +22,7 @@ KILLED_WORKERS = 1
 def test_crash_run_loses_nothing_and_charges_once(fault_run: Callable[..., Run]) -> None:
     run = fault_run("crash")
     deployment = run.deployment
-    load = Load(deployment.api_urls, deployment.secret, jobs=JOBS, clients=16, spread_s=15, deadline_s=110)
+    load = Load(deployment.api_urls, deployment.secret, jobs=JOBS, clients=16, spread_s=15, deadline_s=90)
     clients = Background(load).start()
 
     # mid-run: a third of the jobs in, or 8 s after the start if the gateway is slower
@@ -32,8 +32,10 @@ def test_crash_run_loses_nothing_and_charges_once(fault_run: Callable[..., Run])
     how = run.kill_worker_mid_submit(worker)
     api.kill()
     killed_at = time.monotonic() - run.started
-    api.start()
-    worker.start()
+    api.start(wait=False)
+    worker.start(wait=False)
+    api.wait_ready(timeout_s=90)
+    worker.wait_ready(timeout_s=90)
 
     clients.join(timeout_s=150)
     figures = run.collect(load)
