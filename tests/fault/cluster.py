@@ -69,23 +69,23 @@ class Deployment:
 
     def env(self) -> dict[str, str]:
         s = self.settings
-        return base_env(
-            VIDGATE_DATA_DIR=str(self.run_dir / "data"),
-            VIDGATE_DATABASE_URL=s.database_url,
-            VIDGATE_STORAGE_URL=s.storage_url,
-            VIDGATE_REDIS_URL=s.redis_url,
-            VIDGATE_SECRET_KEY="fault-suite-secret",
-            VIDGATE_LOG_LEVEL="info",
-            VIDGATE_FAL_API_KEY=FAL_KEY,
-            VIDGATE_FAL_BASE_URL=self.fake_url,
-            VIDGATE_URL_ALLOWLIST="127.0.0.1",
-            VIDGATE_RATE_LIMIT_PER_MINUTE="0",
-            VIDGATE_JOB_TIMEOUT_S="60",
-            VIDGATE_LEASE_S="10",  # a killed worker's jobs come back within 10 s
-            VIDGATE_WORKER_POLL_INTERVAL_S="0.25",
-            VIDGATE_UPSTREAM_TIMEOUT_S="5",
-            **s.env,
-        )
+        defaults = {
+            "VIDGATE_DATA_DIR": str(self.run_dir / "data"),
+            "VIDGATE_DATABASE_URL": s.database_url,
+            "VIDGATE_STORAGE_URL": s.storage_url,
+            "VIDGATE_REDIS_URL": s.redis_url,
+            "VIDGATE_SECRET_KEY": "fault-suite-secret",
+            "VIDGATE_LOG_LEVEL": "info",
+            "VIDGATE_FAL_API_KEY": FAL_KEY,
+            "VIDGATE_FAL_BASE_URL": self.fake_url,
+            "VIDGATE_URL_ALLOWLIST": "127.0.0.1",
+            "VIDGATE_RATE_LIMIT_PER_MINUTE": "0",
+            "VIDGATE_JOB_TIMEOUT_S": "60",
+            "VIDGATE_LEASE_S": "10",  # a killed worker's jobs come back within 10 s
+            "VIDGATE_WORKER_POLL_INTERVAL_S": "0.25",
+            "VIDGATE_UPSTREAM_TIMEOUT_S": "5",
+        }
+        return base_env(**{**defaults, **s.env})  # a scenario's own settings win
 
     def start(self) -> None:
         """Start everything at once (imports are most of a start-up) and wait until all are ready."""
