@@ -86,7 +86,7 @@ def serve(
         roots = root_map(settings)
     except RootConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     demo = asyncio.run(first_run(settings))
     base = settings.public_url or f"http://{host}:{port}"
     print(
@@ -99,20 +99,45 @@ def serve(
     for dialect_at, prefix in sorted(roots.by_port.items()):
         print(f"  {prefix.strip('/')} at the root of http://{host}:{dialect_at}")
     asgi = create_app(settings, role=Role.API if no_worker else Role.ALL)
-    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning")
+    config = uvicorn.Config(
+        asgi,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,  # our handler and format (text or JSON) for uvicorn's lines too
+        access_log=False,  # vidgate's access layer logs each request
+        timeout_graceful_shutdown=20,  # SIGTERM: stop accepting, drain in-flight requests, exit
+    )
     # One server (one lifespan, one worker) listening on the main port and every dialect port.
     sockets = [uvicorn.Config(asgi, host=host, port=p).bind_socket() for p in [port, *sorted(roots.by_port)]]
     uvicorn.Server(config).run(sockets=sockets)
 
 
 @app.command()
-def worker(data_dir: DataDir = None) -> None:
-    """Run a worker process (no HTTP): leases due jobs and drives them to the end."""
+def worker(
+    data_dir: DataDir = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve /metrics, /healthz and /readyz on this port (host: VIDGATE_METRICS_HOST).",
+        ),
+    ] = None,
+) -> None:
+    """Run a worker process (no API): leases due jobs and drives them to the end."""
+    from vidgate.runtime.ops import bind, serve_ops
     from vidgate.runtime.roles import Role
     from vidgate.runtime.services import build_runtime
 
     settings = _settings(data_dir)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        sock = bind(settings.metrics_host, metrics_port) if metrics_port is not None else None
+    except OSError as exc:
+        console.print(
+            f"[red]cannot listen on {settings.metrics_host}:{metrics_port} for metrics: {exc}[/red]"
+        )
+        raise typer.Exit(2) from None
 
     async def main() -> None:
         runtime = await build_runtime(settings, Role.WORKER)
@@ -121,10 +146,19 @@ def worker(data_dir: DataDir = None) -> None:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, runtime.stop)
         runtime.start()
+        metrics = None
+        if sock is not None:
+            stop = asyncio.Event()
+            metrics = asyncio.create_task(serve_ops(runtime.ops, sock, stop=stop))
+            host, port = sock.getsockname()[:2]
+            print(f"  metrics: http://{host}:{port}/metrics", flush=True)
         print(f"vidgate worker {runtime.worker.owner} running", flush=True)
         try:
             await runtime.wait()
         finally:
+            if metrics is not None:
+                stop.set()
+                await metrics
             await runtime.close()
 
     asyncio.run(main())

@@ -11,7 +11,7 @@ import secrets
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     demo_credit_usd: Decimal = Decimal("25")
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    metrics_host: str = "127.0.0.1"  # where `vidgate worker --metrics-port` listens
+    metrics_cache_s: float = 5.0  # /metrics reads the store gauges at most this often
     url_allowlist: str = ""  # comma-separated hosts and CIDRs the SSRF guard lets through
 
     extra: dict[str, str] = Field(default_factory=dict, exclude=True)

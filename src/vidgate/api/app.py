@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +23,10 @@ from vidgate.api.native import router as native_router
 from vidgate.api.ratelimit import RateLimitMiddleware
 from vidgate.api.webhooks import router as webhooks_router
 from vidgate.config import Settings
+from vidgate.errors import GatewayError
+from vidgate.observability import health
+from vidgate.observability.access import AccessLayer
+from vidgate.observability.health import Ops
 from vidgate.providers.base import CallbackRequest
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -55,7 +58,7 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     app.include_router(native_router)
     app.include_router(media_router)
     app.include_router(webhooks_router)
-    app.add_api_route("/healthz", _health, methods=["GET"], include_in_schema=False)
+    app.router.routes[0:0] = health.routes(lambda request: _ops(request.app))  # probes match first
     app.add_api_route("/callbacks/{provider}", _callback, methods=["POST"], include_in_schema=False)
     dialects.install(app, errors)
     admin.install(app, errors)
@@ -63,6 +66,13 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     app.add_middleware(RememberBaseUrl, memo=base_url)
     app.add_middleware(
         RateLimitMiddleware, errors=errors, services=lambda: _current(app), rules=dialects.edge_rules()
+    )
+    # every answer, including the layers' own, gets an id, a log line and a count
+    app.add_middleware(
+        AccessLayer,
+        metrics=lambda: found.metrics if (found := _ops(app)) else None,
+        dialects={"/v1": "native", "/admin": "admin"} | {d.prefix: d.name for d in dialects.DIALECTS},
+        on_crash=lambda scope: errors.render(Request(scope), _internal_error()),
     )
     app.add_middleware(DialectRoots, roots=dialects.root_map(settings))  # outermost: rewrites paths first
     return app
@@ -73,11 +83,15 @@ def _current(app: FastAPI) -> Services | None:
     return found
 
 
-async def _health(request: Request) -> dict[str, Any]:
-    svc = services(request)
-    async with svc.db.read() as conn:
-        await conn.exec_driver_sql("SELECT 1")
-    return {"status": "ok", "version": __version__, "providers": svc.pool.enabled}
+def _ops(app: FastAPI) -> Ops | None:
+    found = _current(app)
+    return found.ops if found is not None else None
+
+
+def _internal_error() -> GatewayError:
+    error = GatewayError("internal error; the request changed nothing", code="internal_error")
+    error.status, error.type = 500, "api_error"
+    return error
 
 
 async def _callback(provider: str, request: Request) -> Response:

@@ -17,6 +17,7 @@ from vidgate.catalog.loader import Catalog
 from vidgate.config import Settings
 from vidgate.media.storage import Storage
 from vidgate.net.urlguard import UrlGuard
+from vidgate.observability.health import Ops
 from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
@@ -38,6 +39,7 @@ class Services:
     guard: UrlGuard
     signing_secret: bytes
     wake_worker: Callable[[], None]
+    ops: Ops  # metrics, readiness checks, store gauges of this process
 
 
 def services(request: Request) -> Services:

@@ -10,8 +10,8 @@ stops them and releases connections.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -24,6 +24,8 @@ from vidgate.config import Settings
 from vidgate.media.backends import storage_from_url
 from vidgate.media.links import MediaLinks
 from vidgate.net.urlguard import UrlGuard
+from vidgate.observability.health import Ops
+from vidgate.runtime.ops import build_ops
 from vidgate.runtime.roles import Role
 from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
@@ -50,6 +52,7 @@ class Runtime:
     sender: OutboxSender
     delivery: DeliveryConfig
     base_url: BaseUrl
+    ops: Ops
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -83,14 +86,28 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop the loops (waiting for in-flight steps, bounded), then release connections."""
+        started = time.monotonic()
+        log.info("vidgate %s process shutting down: finishing in-flight steps", self.role.value)
         self._stop.set()
+        unfinished = 0
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            try:
                 await asyncio.wait_for(task, timeout=30)
+            except TimeoutError:
+                unfinished += 1
+            except asyncio.CancelledError:
+                pass
         self._tasks.clear()
         await self.services.pool.aclose()
+        await self.ops.aclose()
         await self.services.http.aclose()
         await self.services.db.dispose()
+        log.info(
+            "vidgate %s process stopped after %.1f s%s",
+            self.role.value,
+            time.monotonic() - started,
+            f"; {unfinished} loop(s) did not finish in time (their leases will lapse)" if unfinished else "",
+        )
 
 
 async def build_runtime(
@@ -100,6 +117,7 @@ async def build_runtime(
     await migrate(db)
     catalog = load_catalog(settings.catalog)
     storage = storage_from_url(settings.storage_url, data_dir=settings.data_dir)
+    ops = build_ops(settings, db, storage, role)  # ops.metrics: the one Metrics of this process
     http = httpx.AsyncClient(follow_redirects=True, timeout=settings.upstream_timeout_s)
     guard = UrlGuard(settings.url_allowlist)
     pool = ProviderPool(settings, http, env=env, guard=guard)
@@ -133,7 +151,9 @@ async def build_runtime(
     def links() -> MediaLinks:
         return MediaLinks(base_url.resolve(settings), secret, settings.signed_url_ttl_s)
 
-    sender = OutboxSender(db, delivery, guard=guard, links=links, hooks=DialectHooks(WEBHOOK_FORMATS))
+    sender = OutboxSender(
+        db, delivery, guard=guard, links=links, hooks=DialectHooks(WEBHOOK_FORMATS), metrics=ops.metrics
+    )
     services = Services(
         settings=settings,
         db=db,
@@ -147,5 +167,6 @@ async def build_runtime(
         guard=guard,
         signing_secret=secret,
         wake_worker=worker.wake,
+        ops=ops,
     )
-    return Runtime(role, services, worker, sender, delivery, base_url)
+    return Runtime(role, services, worker, sender, delivery, base_url, ops)

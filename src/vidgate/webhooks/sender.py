@@ -41,6 +41,7 @@ from vidgate.domain.states import JobStatus
 from vidgate.ids import new_id
 from vidgate.media.links import MediaLinks
 from vidgate.net.urlguard import UrlGuard, pinned_client
+from vidgate.observability.metrics import Metrics
 from vidgate.store import accounts as account_store
 from vidgate.store import delivery as store
 from vidgate.store import jobs as job_store
@@ -96,8 +97,10 @@ class OutboxSender:
         guard: UrlGuard,
         links: Callable[[], MediaLinks],
         hooks: DialectHooks | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
+        self.metrics = metrics
         self.config = config
         self.guard = guard
         self._links = links
@@ -302,12 +305,20 @@ class OutboxSender:
             )
         if not kept:
             log.warning("delivery %s: lease lost before its attempt was recorded", delivery.id)
+            return
+        outcome = "retrying" if status == "pending" else status
+        if self.metrics is not None:
+            self.metrics.webhook_delivery(outcome)
+        _log_outcome(delivery, outcome, attempt.status_code, attempt.error)
 
     async def _close(self, delivery: Delivery, status: str, reason: str) -> None:
         async with self.db.transaction() as conn:
             await store.close_delivery(
                 conn, delivery.id, owner=self.owner, status=status, reason=reason, now=utcnow()
             )
+        if self.metrics is not None:
+            self.metrics.webhook_delivery(status)
+        _log_outcome(delivery, status, None, reason)
 
     async def _handshake(self, http: httpx.AsyncClient, delivery: Delivery) -> bool:
         """Run (once per job) the dialect's challenge; True when pushes may go out."""
@@ -344,6 +355,26 @@ class OutboxSender:
             )
             known = await store.handshake_of(conn, delivery.job_id)
         return known.verified if known is not None else verified
+
+
+def _log_outcome(delivery: Delivery, outcome: str, code: int | None, error: str | None) -> None:
+    """One line per delivery attempt, with the job's fields for the JSON log."""
+    level = logging.INFO if outcome == "succeeded" else logging.WARNING
+    log.log(
+        level,
+        "webhook %s %s to %s: %s%s",
+        delivery.event_type,
+        delivery.event_public_id,
+        "the job's URL" if delivery.destination == "job" else f"endpoint {delivery.destination}",
+        outcome,
+        f" ({error})" if error else (f" (HTTP {code})" if code is not None else ""),
+        extra={
+            "job_id": delivery.job_id,
+            "account": delivery.account_id,
+            "delivery_id": delivery.id,
+            "attempt": delivery.attempts + (0 if outcome in ("skipped", "canceled") else 1),
+        },
+    )
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:

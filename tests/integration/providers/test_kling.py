@@ -132,7 +132,7 @@ async def test_image_to_video(fake: KlingFake, adapter: KlingAdapter) -> None:
     assert body["image"] == "iVBORw0KGgo="  # raw base64, the data: prefix stripped
     assert body["image_tail"] == "https://img.example/end.jpg"
     assert "aspect_ratio" not in body
-    assert body["external_task_id"] == "job_123"
+    assert body["external_task_id"] == ATTEMPT.job_id  # ours: pass-through options never override it
     status = await finish(adapter, ref)
     assert fake.requests[-1][1] == f"/v1/videos/image2video/{ref.id}"
     assert status.state == "succeeded"

@@ -147,7 +147,10 @@ def test_replicate_sdk(served: Callable[[FakeUpstream], str]) -> None:
         prediction.reload()
         return prediction
 
-    done = until(reload, lambda p: p.status in ("succeeded", "failed", "canceled"))
+    try:
+        done = until(reload, lambda p: p.status in ("succeeded", "failed", "canceled"))
+    finally:
+        client._client.close()  # the SDK offers no close() of its own
     assert done.status == "succeeded"
     output = done.output if isinstance(done.output, str) else done.output[0]
     assert_mp4(httpx.get(str(output)).content)

@@ -26,8 +26,9 @@ __all__ = ["Dialect", "KeyForm", "LimitHeaders", "RouteLimit"]
 class Dialect:
     """One seed gateway's API, served under ``prefix``.
 
-    * ``name``: the dialect recorded on its jobs (``Job.dialect``), and the key of
-      its webhook format;
+    * ``name``: unique; what ``--dialect-port`` and ``VIDGATE_DIALECT_HOSTS`` call it,
+      and the ``Job.dialect`` its webhook format renders for (a second mount of the
+      same router, like ``minimax-native``, records the first one's name on its jobs);
     * ``keys``: the header and key prefixes its clients use;
     * ``route_limits``: per-route limits the service documents (paths relative to
       ``prefix``), on top of the account's own;

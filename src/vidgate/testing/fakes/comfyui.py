@@ -240,10 +240,10 @@ class ComfyUIFake(FakeUpstream):
     async def _upload(self, request: Request) -> Response:
         if early := await self._enter(request, submit=False):
             return early
-        form = await request.form()
-        image = form.get("image")
-        if not isinstance(image, UploadFile) or not image.filename:
-            return Response(status_code=400)
-        subfolder = str(form.get("subfolder") or "")
-        self.uploads[f"{subfolder}/{image.filename}".lstrip("/")] = await image.read()
+        async with request.form() as form:  # closes the spooled upload files
+            image = form.get("image")
+            if not isinstance(image, UploadFile) or not image.filename:
+                return Response(status_code=400)
+            subfolder = str(form.get("subfolder") or "")
+            self.uploads[f"{subfolder}/{image.filename}".lstrip("/")] = await image.read()
         return self.reply({"name": image.filename, "subfolder": subfolder, "type": "input"})

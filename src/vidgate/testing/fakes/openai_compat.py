@@ -49,15 +49,15 @@ def openai_error(
 async def create_body(request: Request) -> dict[str, Any] | None:
     """The create fields of a multipart body; None when the body is not multipart."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form()
         body: dict[str, Any] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                body[key] = {"file": value.filename}
-            elif key.startswith("input_reference[") and key.endswith("]"):
-                body.setdefault("input_reference", {})[key[16:-1]] = value
-            else:
-                body[key] = value
+        async with request.form() as form:  # closes the spooled upload files
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    body[key] = {"file": value.filename}
+                elif key.startswith("input_reference[") and key.endswith("]"):
+                    body.setdefault("input_reference", {})[key[16:-1]] = value
+                else:
+                    body[key] = value
         return body
     return None
 
