@@ -82,11 +82,18 @@ class JsonDepth:
 
 
 class FormDepth:
-    """``JsonDepth`` over each non-file field of a multipart body, fed as it streams."""
+    """``JsonDepth`` over each non-file field of a multipart body, fed as it streams.
+
+    A body that says it is multipart but is not (the parser gives up on it) may still
+    be read as JSON by a handler, so the whole stream is also scanned as JSON, and that
+    verdict counts from the moment the form turns out to be malformed.
+    """
 
     def __init__(self, boundary: bytes, limit: int) -> None:
         self.limit = limit
         self.ok = True
+        self._raw = JsonDepth(limit)
+        self._raw_ok = True
         self._field: JsonDepth | None = None
         self._header_name = b""
         self._header_value = b""
@@ -103,13 +110,13 @@ class FormDepth:
         self._parser = MultipartParser(boundary, cast("MultipartCallbacks", callbacks))
 
     def feed(self, chunk: bytes) -> bool:
-        if self._broken or not self.ok:
-            return self.ok
-        try:
-            self._parser.write(chunk)
-        except Exception:  # a malformed form: the app's own parser answers it with a 400
-            self._broken = True
-        return self.ok
+        self._raw_ok = self._raw_ok and self._raw.feed(chunk)
+        if not self._broken and self.ok:
+            try:
+                self._parser.write(chunk)
+            except Exception:  # not a form after all: from now on it is judged as JSON
+                self._broken = True
+        return self.ok and (self._raw_ok or not self._broken)
 
     def _part_begin(self) -> None:
         self._field, self._is_file = None, False

@@ -59,18 +59,21 @@ async def _read_create(request: Request) -> CreateVideo:
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("multipart/form-data"):
-            form = await request.form(max_part_size=MAX_IMAGE_BYTES + 1024)
             fields: dict[str, Any] = {}
-            for name, value in form.multi_items():
-                if isinstance(value, str):
-                    fields[name] = (
-                        json.loads(value) if name in ("metadata", "options", "provider_options") else value
-                    )
-                elif name == "input_reference":
-                    data = await value.read(MAX_IMAGE_BYTES + 1)
-                    fields["image_url"] = _data_url(data)
-                else:
-                    raise InvalidRequest(f"unexpected file field {name!r}", param=name)
+            # ``async with``: the spooled upload files are closed however this ends.
+            async with request.form(max_part_size=MAX_IMAGE_BYTES + 1024) as form:
+                for name, value in form.multi_items():
+                    if isinstance(value, str):
+                        fields[name] = (
+                            json.loads(value)
+                            if name in ("metadata", "options", "provider_options")
+                            else value
+                        )
+                    elif name == "input_reference":
+                        data = await value.read(MAX_IMAGE_BYTES + 1)
+                        fields["image_url"] = _data_url(data)
+                    else:
+                        raise InvalidRequest(f"unexpected file field {name!r}", param=name)
             return CreateVideo.model_validate(fields)
         raw = await request.body()
         if not raw:

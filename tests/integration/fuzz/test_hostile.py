@@ -303,7 +303,10 @@ def test_no_hostile_request_gets_a_server_error(served: Served, route: Route) ->
                 failures.append(f"{method} {url[:120]}: no answer ({exc!r})")
                 return
             if response.status_code >= 500:
-                failures.append(f"{method} {url[:120]} -> {response.status_code}: {response.text[:300]}")
+                failures.append(
+                    f"{method} {url[:120]} -> {response.status_code}: {response.text[:200]}"
+                    f" (headers {headers!r:.300}, body {body[:300]!r})"
+                )
 
         check()
     assert not failures, "\n".join(failures[:10])

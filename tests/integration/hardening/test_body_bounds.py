@@ -29,11 +29,16 @@ TOO_DEEP = TooDeep("the request body nests JSON deeper than 64 levels")
 JSON = {"Content-Type": "application/json"}
 
 
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "multipart/form-data; boundary=b", "text/plain"]
+)  # handlers read JSON whatever the label says, so a mislabelled body is scanned as JSON too
 @pytest.mark.parametrize("path", POST_ROUTES)
-def test_deeply_nested_json_is_a_400_in_the_dialect(served: Served, path: str) -> None:
-    headers = {**served.auth_headers(path), **JSON, "Content-Length": str(len(NESTED))}
+def test_deeply_nested_json_is_a_400_in_the_dialect(served: Served, path: str, content_type: str) -> None:
+    headers = {**served.auth_headers(path), "Content-Type": content_type, "Content-Length": str(len(NESTED))}
     answer = exchange(served, path, headers, [NESTED])
     assert answer is not None
+    if content_type != "application/json" and answer.status == 415:
+        return  # a dialect that refuses the label before reading (Venice) is fine too
     assert (answer.status, answer.json) == rendered(path, TOO_DEEP)
 
 
@@ -58,6 +63,28 @@ def test_deeply_nested_json_in_a_native_multipart_field_is_a_400(served: Served,
     answer = exchange(served, "/v1/videos", headers, [body])
     assert answer is not None
     assert (answer.status, answer.json) == rendered("/v1/videos", TOO_DEEP)
+
+
+def test_a_file_part_full_of_brackets_is_not_nesting(served: Served) -> None:
+    boundary = "filesboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nsora-2\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\np\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="input_reference"; filename="x.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + b"[{" * 5000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {
+        **served.auth_headers("/v1/videos"),
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(body)),
+    }
+    answer = exchange(served, "/v1/videos", headers, [body])
+    assert answer is not None and answer.status == 400  # not an image, but not "too deep"
+    assert b"json_too_deep" not in answer.body
 
 
 def test_brackets_inside_strings_and_files_are_not_nesting(served: Served) -> None:
