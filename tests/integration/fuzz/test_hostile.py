@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import PG_URL, _admin_url, _pg_execute
 from vidgate.billing.accounts import ensure_account, issue_key, top_up
 from vidgate.config import Settings
 from vidgate.runtime.app import create_app
@@ -202,9 +204,10 @@ async def _funded_key(config: Settings) -> str:
         await db.dispose()
 
 
-def _config(tmp: Path) -> Settings:
+def _config(tmp: Path, database_url: str | None = None) -> Settings:
     return Settings(
         data_dir=tmp / "data",
+        database_url=database_url,
         secret_key="fuzz-secret",
         admin_token=ADMIN_TOKEN,
         rate_limit_per_minute=0,
@@ -219,11 +222,21 @@ APP_ROUTES = _routes(create_app(_config(Path("/nonexistent")), run_worker=False,
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    config = _config(tmp_path_factory.mktemp("hostile"))
-    key = asyncio.run(_funded_key(config))
-    app = create_app(config, run_worker=False, env={})
-    with serve_in_thread(app) as base:
-        yield Served(base, key)
+    """The server, on PostgreSQL when ``VIDGATE_TEST_DATABASE_URL`` says so (NUL bytes and
+    lone surrogates are refused there, so both stores must be fuzzed)."""
+    name = f"vg_fuzz_{uuid.uuid4().hex[:10]}"
+    database_url = _admin_url(PG_URL, name) if PG_URL else None
+    if PG_URL:
+        asyncio.run(_pg_execute(PG_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        config = _config(tmp_path_factory.mktemp("hostile"), database_url)
+        key = asyncio.run(_funded_key(config))
+        app = create_app(config, run_worker=False, env={})
+        with serve_in_thread(app) as base:
+            yield Served(base, key)
+    finally:
+        if PG_URL:
+            asyncio.run(_pg_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _auth(path: str, key: str, choice: int, junk: str) -> dict[str, str]:
