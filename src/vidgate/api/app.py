@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from vidgate import __version__, web
-from vidgate.api import admin, dialects
+from vidgate.api import admin, dialects, openapi
 from vidgate.api.baseurl import BaseUrl, RememberBaseUrl
 from vidgate.api.context import Services, services
 from vidgate.api.errors import ErrorRouter, install_error_handlers
@@ -27,6 +27,7 @@ from vidgate.clock import utcnow
 from vidgate.config import Settings
 from vidgate.providers.base import CallbackRequest
 from vidgate.store import jobs as job_store
+from vidgate.web import docs as web_docs
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -44,7 +45,10 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
         version=__version__,
         description="A self-hosted gateway for AI video generation.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by vidgate.web.docs
+        redoc_url=None,
     )
+    openapi.install(app, admin_enabled=bool(settings.admin_token))
     install_error_handlers(app, errors)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, errors=errors)
     app.include_router(native_router)
@@ -55,6 +59,7 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     dialects.install(app, errors)
     admin.install(app, errors)
     web.install(app, errors)
+    web_docs.install(app, errors)
     app.add_middleware(RememberBaseUrl, memo=base_url)
     app.add_middleware(RateLimitMiddleware, errors=errors, services=lambda: _current(app))
     return app

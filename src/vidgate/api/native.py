@@ -20,6 +20,7 @@ from vidgate.api.native_schema import (
     parse_seconds,
     parse_size,
 )
+from vidgate.api.openapi import json_body, media_response
 from vidgate.catalog.validation import allowed_values
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
@@ -129,7 +130,12 @@ def to_request(svc: Services, body: CreateVideo) -> GenerationRequest:
     )
 
 
-@router.post("/videos", status_code=200, summary="Create a video")
+@router.post(
+    "/videos",
+    status_code=200,
+    summary="Create a video",
+    openapi_extra=json_body(CreateVideo, multipart=True),
+)
 async def create_video(
     request: Request,
     response: Response,
@@ -201,6 +207,7 @@ async def remix_video(
     "/videos/{video_id}/content",
     methods=["GET", "HEAD"],
     summary="Download the video or its thumbnail",
+    responses=media_response("video/mp4", "image/jpeg"),
 )
 async def video_content(
     video_id: str,

@@ -35,6 +35,7 @@ from vidgate.api.auth import authenticate, bearer_token
 from vidgate.api.context import Services, services
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links, range_response
+from vidgate.api.openapi import json_body, media_response
 from vidgate.clock import unix
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
@@ -329,7 +330,9 @@ async def _job_of_file(svc: Services, caller: Principal, value: str) -> Job:
 # ------------------------------------------------------------------ routes
 
 
-@router.post("/v1/video_generation", summary="Create a video generation task")
+@router.post(
+    "/v1/video_generation", summary="Create a video generation task", openapi_extra=json_body(CreateTask)
+)
 async def create_task(request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     body = await _read_create(request)
     submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect=DIALECT)
@@ -354,7 +357,10 @@ async def retrieve_file(
 
 
 @router.api_route(
-    "/v1/files/retrieve_content", methods=["GET", "HEAD"], summary="The bytes of a generated file"
+    "/v1/files/retrieve_content",
+    methods=["GET", "HEAD"],
+    summary="The bytes of a generated file",
+    responses=media_response("video/mp4", "image/jpeg"),
 )
 async def retrieve_content(
     file_id: Annotated[str, Query()], request: Request, caller: Caller, svc: Svc
