@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 ADMIN_TAG = "admin"
+LIFT = "x-vidgate-components"  # schemas a decorator hands to ``finish`` for components
 SCHEMES: dict[str, dict[str, Any]] = {
     "bearer": {
         "type": "http",
@@ -72,17 +73,23 @@ def json_body(
     ``schema`` is a pydantic model or a JSON schema; ``multipart`` also documents the
     same fields as a form (files where the schema says ``format: binary``).
     """
+    lifted: dict[str, Any] = {}
     if isinstance(schema, dict):
         body = schema
-    else:
-        body = schema.model_json_schema(ref_template="#/components/schemas/{model}")
+    else:  # a named component, lifted into components.schemas by ``finish``
+        full = schema.model_json_schema(ref_template="#/components/schemas/{model}")
+        lifted = {**full.pop("$defs", {}), schema.__name__: full}
+        body = {"$ref": f"#/components/schemas/{schema.__name__}"}
     content: dict[str, Any] = {"application/json": {"schema": body}}
     if multipart:
         content["multipart/form-data"] = {"schema": body}
     request_body: dict[str, Any] = {"required": required, "content": content}
     if description:
         request_body["description"] = description
-    return {"requestBody": request_body}
+    extra: dict[str, Any] = {"requestBody": request_body}
+    if lifted:
+        extra[LIFT] = lifted
+    return extra
 
 
 def obj(
@@ -192,9 +199,9 @@ def _refs(node: Any) -> set[str]:
 
 
 def _lift_defs(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    schemas.update(operation.pop(LIFT, {}))
     for media in operation.get("requestBody", {}).get("content", {}).values():
-        schema = media.get("schema", {})
-        schemas.update(schema.pop("$defs", {}))
+        schemas.update(media.get("schema", {}).pop("$defs", {}))
 
 
 def _security(operation: dict[str, Any]) -> list[str]:
