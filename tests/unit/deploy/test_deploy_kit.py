@@ -229,3 +229,11 @@ def test_checks_catch_what_does_not_exist() -> None:
         check_command(["deploy"])
     assert not known_variable("VIDGATE_DATABASE")
     assert known_variable("VIDGATE_KLING_SECRET_KEY")
+
+
+def test_the_readme_lists_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") :]
+    documented = set(re.findall(r"^\| `(VIDGATE_[A-Z0-9_]+)`", table, flags=re.M))
+    missing = {f"VIDGATE_{name.upper()}" for name in Settings.model_fields} - documented
+    assert not missing, f"settings missing from the README's Configuration table: {sorted(missing)}"
