@@ -19,6 +19,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy.exc import IntegrityError
+
 from vidgate.billing.accounts import IssuedKey, ensure_account, issue_key, revoke_key, top_up
 from vidgate.config import Settings
 from vidgate.errors import GatewayError, NotFound
@@ -51,20 +53,27 @@ def demo_key_path(settings: Settings) -> Path:
 
 
 async def first_run(settings: Settings) -> IssuedKey | None:
-    """Make sure the demo account and key exist; return the key when it was made just now."""
+    """Make sure the demo account and key exist; return the key when it was made just now.
+
+    Several processes may start at once on one database (API replicas): one makes the
+    demo account, the others find it or lose the race on its unique name, and say nothing.
+    """
     path = demo_key_path(settings)
-    async with _database(settings) as db, db.transaction() as conn:
-        if await account_store.account_by_name(conn, DEMO_ACCOUNT) is not None:
-            return None
-        account = await ensure_account(conn, DEMO_ACCOUNT)
-        issued = await issue_key(conn, account, mode="test", name="first-run demo key")
-        await top_up(
-            conn,
-            account,
-            micros=micros_from_usd(settings.demo_credit_usd),
-            mode="test",
-            memo="demo test credit",
-        )
+    try:
+        async with _database(settings) as db, db.transaction() as conn:
+            if await account_store.account_by_name(conn, DEMO_ACCOUNT) is not None:
+                return None
+            account = await ensure_account(conn, DEMO_ACCOUNT)
+            issued = await issue_key(conn, account, mode="test", name="first-run demo key")
+            await top_up(
+                conn,
+                account,
+                micros=micros_from_usd(settings.demo_credit_usd),
+                mode="test",
+                memo="demo test credit",
+            )
+    except IntegrityError:
+        return None
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(issued.secret + "\n")
