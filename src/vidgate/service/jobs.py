@@ -192,6 +192,8 @@ class JobService:
                 raise
             return Submitted(existing, created=False)
         self.wake_worker()
+        if self.lifecycle.metrics is not None:
+            self.lifecycle.metrics.money(principal.mode, "held", price.micros)
         job = await self.get(principal, job_id)
         log.info(
             "job %s accepted: %s via %s, held $%s (%s)",
