@@ -65,7 +65,7 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     app.router.routes[0:0] = health.routes(lambda request: _ops(request.app))  # probes match first
     app.add_api_route("/callbacks/{provider}", _callback, methods=["POST"], include_in_schema=False)
     dialects.install(app, errors)
-    admin.install(app, errors)
+    admin.install(app)
     web.install(app)
     web_docs.install(app)
     app.add_middleware(RememberBaseUrl, memo=base_url)

@@ -107,7 +107,7 @@ class FormDepth:
             return self.ok
         try:
             self._parser.write(chunk)
-        except Exception:  # a malformed form: the app's own parser answers it with a 400
+        except Exception:  # noqa: BLE001 (a malformed form: the app's own parser answers it with 400)
             self._broken = True
         return self.ok
 

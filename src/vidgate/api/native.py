@@ -310,7 +310,7 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.post("/quotes", tags=["billing"], summary="Price a job without creating it")
-async def create_quote(body: QuoteRequest, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+async def create_quote(body: QuoteRequest, caller: Caller, svc: Svc) -> dict[str, Any]:
     spec, req, price = svc.jobs.prepare(caller, _pricing_only(svc, to_request(svc, body)))
     balance = await svc.accounts.balance(caller)
     return {

@@ -134,7 +134,7 @@ class Worker:
                 await asyncio.wait(self._running, timeout=2)
         try:
             handed = await self.lifecycle.release_all(self.owner)
-        except Exception:  # the database may be the reason we stop; leases then lapse
+        except Exception:  # noqa: BLE001 (the database may be why we stop; leases then lapse)
             log.warning("worker %s could not hand its leases back; they will lapse", self.owner)
             return
         log.info("worker %s stopped; handed back %d lease(s)", self.owner, handed)

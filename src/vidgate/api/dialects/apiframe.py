@@ -324,7 +324,7 @@ async def list_jobs(
     model: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
-    scope: Annotated[str | None, Query(pattern="^(user|team)$")] = None,
+    scope: Annotated[str | None, Query(pattern="^(user|team)$")] = None,  # noqa: ARG001 (validated; one scope here)
     search: str | None = None,
 ) -> dict[str, Any]:
     statuses = None

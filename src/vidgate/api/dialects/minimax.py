@@ -309,7 +309,7 @@ async def retrieve_content(
 # ------------------------------------------------------------------ push
 
 
-def webhook_handshake(url: str) -> tuple[bytes, Callable[[bytes], bool]]:
+def webhook_handshake(url: str) -> tuple[bytes, Callable[[bytes], bool]]:  # noqa: ARG001 (hook signature)
     """MiniMax's check before the first push: POST a challenge, expect it echoed."""
     challenge = secrets.token_urlsafe(24)
     body = json.dumps({"challenge": challenge}).encode()
@@ -325,7 +325,10 @@ def webhook_handshake(url: str) -> tuple[bytes, Callable[[bytes], bool]]:
 
 
 def render_webhook(
-    job: Job, event_type: str, links: MediaLinks, key_secret_hash: str
+    job: Job,
+    event_type: str,
+    links: MediaLinks,  # noqa: ARG001 (the WebhookFormat signature; pushes carry file ids, not links)
+    key_secret_hash: str,  # noqa: ARG001 (MiniMax signs nothing)
 ) -> tuple[bytes, dict[str, str]] | None:
     """A push in the query-response shape (MiniMax signs nothing)."""
     word = _PUSHED.get(event_type)
