@@ -1,4 +1,9 @@
-"""The ``vidgate`` command: serve, worker, keys, accounts, models, generate, fake-upstream."""
+"""The ``vidgate`` command: serve, worker, keys, accounts, models, generate, fake-upstream.
+
+A mistake by the person at the keyboard (a bad setting, an unreachable database, a
+busy port, an unknown account) is an ``OperatorError``: one line on stderr and exit
+status 2; ``--debug`` (anywhere on the line) adds the traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,10 +24,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vidgate import __version__
 from vidgate.config import Settings
 from vidgate.logs import configure as configure_logging
+from vidgate.startup import OperatorError, load_settings
 
-app = typer.Typer(no_args_is_help=True, help="vidgate: a self-hosted gateway for AI video generation.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="vidgate: a self-hosted gateway for AI video generation.",
+    pretty_exceptions_enable=False,
+)
 keys_app = typer.Typer(no_args_is_help=True, help="Issue and revoke API keys.")
 accounts_app = typer.Typer(no_args_is_help=True, help="Accounts and their balances.")
 app.add_typer(keys_app, name="keys")
@@ -31,11 +45,32 @@ console = Console(stderr=True)
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (env VIDGATE_DATA_DIR).")]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"vidgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback behind an error (allowed anywhere).")
+    ] = False,
+) -> None:
+    """vidgate: a self-hosted gateway for AI video generation."""
+    # ``main`` takes --debug out of the arguments wherever it stands; it is declared
+    # here so that ``vidgate --help`` lists it.
+
+
 def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
         values["data_dir"] = data_dir
-    return Settings(**values)
+    return load_settings(**values)
 
 
 def _usd(text: str) -> Decimal:
@@ -43,7 +78,7 @@ def _usd(text: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise typer.BadParameter(f"{text!r} is not an amount in USD") from None
-    if value < 0:
+    if value < 0 or not value.is_finite():
         raise typer.BadParameter("amounts are positive")
     return value
 
@@ -73,9 +108,10 @@ def serve(
 
     from vidgate.api.dialects import root_map
     from vidgate.api.dialects.roots import RootConfigError
-    from vidgate.bootstrap import first_run
+    from vidgate.bootstrap import demo_key_path, first_run
     from vidgate.runtime.app import create_app
     from vidgate.runtime.roles import Role
+    from vidgate.startup import bind_port, check_data_dir, check_files
 
     settings = _settings(data_dir)
     if dialect_port:
@@ -87,30 +123,59 @@ def serve(
     except RootConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
     configure_logging(settings.log_level, settings.log_format)
-    demo = asyncio.run(first_run(settings))
-    base = settings.public_url or f"http://{host}:{port}"
-    print(
-        f"vidgate {'API' if no_worker else 'API + worker'} on {base}  (data in {settings.data_dir.resolve()})"
-    )
-    print(f"  playground: {base}/    docs: {base}/docs    OpenAI base_url: {base}/v1")
-    if demo:
-        print(f"  demo account {demo.account_name!r}, test-mode key (test credit only):")
-        print(f"  {demo.secret}", flush=True)
+    check_files(settings)
+    check_data_dir(settings)
+    # Busy ports are known before anything is printed. One server (one lifespan, one worker)
+    # listens on the main port and on every dialect port.
+    socks = [bind_port(host, p) for p in [port, *sorted(roots.by_port)]]
+    sock = socks[0]
+    try:
+        demo = asyncio.run(first_run(settings))  # reaches the database, migrates
+    except BaseException:
+        for bound in socks:
+            bound.close()
+        raise
+    role = Role.API if no_worker else Role.ALL
+    base = settings.public_url or f"http://{_shown_host(host)}:{sock.getsockname()[1]}"
+    lines = [
+        f"vidgate {__version__}: {'API' if no_worker else 'API + worker'} on {base}"
+        f"  (data in {settings.data_dir.resolve()})",
+        f"  playground: {base}/    docs: {base}/docs    OpenAI base_url: {base}/v1",
+    ]
+    if demo is not None:
+        lines.append(f"  demo account {demo.account_name!r}, test-mode key (test credit only):")
+        lines.append(f"  {demo.secret}")
+    elif demo_key_path(settings).exists():
+        lines.append(f"  the demo test-mode key is in {demo_key_path(settings).resolve()}")
     for dialect_at, prefix in sorted(roots.by_port.items()):
-        print(f"  {prefix.strip('/')} at the root of http://{host}:{dialect_at}")
-    asgi = create_app(settings, role=Role.API if no_worker else Role.ALL)
+        lines.append(f"  {prefix.strip('/')} at the root of http://{_shown_host(host)}:{dialect_at}")
     config = uvicorn.Config(
-        asgi,
-        host=host,
-        port=port,
+        create_app(settings, role=role),
         log_level="warning",
         log_config=None,  # our handler and format (text or JSON) for uvicorn's lines too
         access_log=False,  # vidgate's access layer logs each request
         timeout_graceful_shutdown=20,  # SIGTERM: stop accepting, drain in-flight requests, exit
     )
-    # One server (one lifespan, one worker) listening on the main port and every dialect port.
-    sockets = [uvicorn.Config(asgi, host=host, port=p).bind_socket() for p in [port, *sorted(roots.by_port)]]
-    uvicorn.Server(config).run(sockets=sockets)
+    _announcing_server(config, lambda: print("\n".join(lines), flush=True)).run(sockets=socks)
+
+
+def _shown_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (naming the wildcard, not binding it)
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _announcing_server(config: Any, on_listening: Callable[[], None]) -> Any:
+    """uvicorn's server, calling ``on_listening`` once its socket accepts (prints the banner)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                on_listening()
+
+    return Server(config)
 
 
 @app.command()
@@ -128,6 +193,7 @@ def worker(
     from vidgate.runtime.ops import bind, serve_ops
     from vidgate.runtime.roles import Role
     from vidgate.runtime.services import build_runtime
+    from vidgate.startup import preflight
 
     settings = _settings(data_dir)
     configure_logging(settings.log_level, settings.log_format)
@@ -140,6 +206,7 @@ def worker(
         raise typer.Exit(2) from None
 
     async def main() -> None:
+        await preflight(settings)  # a start-up mistake is one line and exit 2, as for serve
         runtime = await build_runtime(settings, Role.WORKER)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -167,12 +234,14 @@ def worker(
 @app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Bring the database schema up to date (serve and worker also do this at start)."""
+    from vidgate.startup import preflight
     from vidgate.store.engine import open_database
     from vidgate.store.migrate import migrate as run_migrations
 
     settings = _settings(data_dir)
 
     async def main() -> None:
+        await preflight(settings)
         db = open_database(settings)
         await run_migrations(db)
         await db.dispose()
@@ -250,7 +319,7 @@ def accounts_topup(
             mode="test" if test else "live",
         )
     )
-    print(f"{account}: {'test' if test else 'live'} balance is now ${balance}")
+    print(f"{account}: {'test' if test else 'live'} balance is now {balance}")
 
 
 @accounts_app.command("show")
@@ -274,7 +343,7 @@ def models(
 
     settings = _settings()
     catalog = load_catalog(settings.catalog)
-    table = Table(title="vidgate model catalog")
+    table = Table(title="vidgate model catalog (prices in USD)")
     for column in ("id", "namespace", "modes", "durations (s)", "resolutions", "price", "routes"):
         table.add_column(column, overflow="fold")
     for spec in catalog.in_namespace(namespace) if namespace else catalog.all():
@@ -294,14 +363,25 @@ def models(
 
 
 def _price_text(spec: Any) -> str:
+    """``$0.50 per second``, ``$0.30–$0.60 per video (30–60 credits)``: a price as people read one."""
+    from vidgate.bootstrap import readable_usd
+    from vidgate.money import micros_from_usd
+
     rule = spec.price
-    unit = "credits" if rule.unit == "credit" else "$"
-    amount = rule.amount if rule.amount is not None else f"{len(rule.variants)} variants"
-    return {
-        "flat": f"{unit}{amount}/job",
-        "per_clip": f"{unit}{amount}/{rule.base_seconds}s",
-        "per_second": f"{unit}{amount}/s",
-    }[rule.rule]
+    amounts = sorted(rule.variants.values()) if rule.variants else [rule.amount]
+    low, high = amounts[0], amounts[-1]
+    rate = rule.credit_usd if rule.unit == "credit" else Decimal(1)
+
+    def dollars(amount: Decimal) -> str:
+        return readable_usd(micros_from_usd(amount * rate))
+
+    span = dollars(low) if low == high else f"{dollars(low)}–{dollars(high)}"
+    units = {"flat": "per video", "per_clip": f"per {rule.base_seconds} s", "per_second": "per second"}
+    per = units[rule.rule]
+    if rule.unit == "credit":
+        credits = f"{low:f}" if low == high else f"{low:f}–{high:f}"
+        return f"{span} {per} ({credits} credit{'' if credits == '1' else 's'})"
+    return f"{span} {per}"
 
 
 @app.command("docs")
@@ -331,12 +411,13 @@ def generate(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to save the MP4.")] = Path("out.mp4"),
 ) -> None:
     """Generate one video through a running gateway (VIDGATE_API_KEY, VIDGATE_BASE_URL)."""
+    import httpx
+
     from vidgate.client import Client, ClientError
 
     key = os.environ.get("VIDGATE_API_KEY")
     if not key:
-        console.print("[red]set VIDGATE_API_KEY to your key[/red]")
-        raise typer.Exit(2)
+        raise OperatorError("set VIDGATE_API_KEY to your key (`vidgate keys create` issues one)")
     base = os.environ.get("VIDGATE_BASE_URL", "http://127.0.0.1:8000")
     try:
         with Client(base, key) as client:
@@ -351,8 +432,12 @@ def generate(
                 image_url=image_url,
             )
     except ClientError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        raise OperatorError(f"vidgate at {base} refused: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise OperatorError(
+            f"cannot reach vidgate at {base} ({type(exc).__name__}: {exc or 'no answer'}); "
+            "start it with `vidgate serve` or set VIDGATE_BASE_URL"
+        ) from exc
 
 
 def _generate(client: Any, output: Path, **fields: Any) -> None:
@@ -481,8 +566,16 @@ def fake_upstream(
     uvicorn.run(fake.app(), host="127.0.0.1", port=port, log_level="warning")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("VIDGATE_DEBUG") == "1"
+    args = [arg for arg in args if arg != "--debug"]
     try:
-        app()
+        app(args=args, prog_name="vidgate")
+    except OperatorError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"vidgate: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -13,8 +13,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DRIVERS = {
+    "postgresql://": "postgresql+asyncpg://",
+    "postgres://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
 
 
 class Settings(BaseSettings):
@@ -57,6 +63,19 @@ class Settings(BaseSettings):
     url_allowlist: str = ""  # comma-separated hosts and CIDRs the SSRF guard lets through
 
     extra: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _driver(cls, value: object) -> object:
+        """``postgresql://`` (and ``postgres://``) mean asyncpg, ``sqlite://`` means aiosqlite:
+        the only drivers vidgate ships."""
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        for plain, full in _DRIVERS.items():
+            if value.startswith(plain):
+                return full + value[len(plain) :]
+        return value or None
 
     @property
     def resolved_database_url(self) -> str:

@@ -149,13 +149,16 @@ def test_default_start_uses_sqlite_in_the_data_dir_and_serves_docs(tmp_path: Pat
         assert served.demo_key.startswith("vg_test_")
     finally:
         stop_server(process)
-    # a second start finds the demo account and prints the same key again
+    # a second start finds the demo account: the key is not printed again, only where it is kept
     process, again = start_server(tmp_path, None)
     try:
-        assert again.demo_key == served.demo_key
+        assert again.demo_key == ""
+        kept = served.data_dir / "demo-key.txt"
+        assert str(kept.resolve()) in again.log.read_text()
+        assert kept.read_text().strip() == served.demo_key
         assert (
             httpx.get(
-                f"{again.base_url}/v1/account", headers={"Authorization": f"Bearer {again.demo_key}"}
+                f"{again.base_url}/v1/account", headers={"Authorization": f"Bearer {served.demo_key}"}
             ).json()["balance"]
             == "25.00"
         )

@@ -125,7 +125,10 @@ class Deployment:
     def _settings(self) -> VidgateSettings:
         s = self.settings
         return VidgateSettings(
-            data_dir=self.run_dir / "data", database_url=s.database_url, storage_url=s.storage_url
+            data_dir=self.run_dir / "data",
+            database_url=s.database_url,
+            storage_url=s.storage_url,
+            secret_key=self.env()["VIDGATE_SECRET_KEY"],  # every process shares the server secret
         )
 
     def new_worker(self, name: str) -> Child:

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vidgate.api.auth import bearer_token
 from vidgate.api.context import Services, services
-from vidgate.api.errors import ErrorRouter
 from vidgate.api.native import ledger_entry
 from vidgate.billing.accounts import create_account, issue_key, revoke_key, top_up
 from vidgate.errors import AuthenticationFailed, NotFound
@@ -188,5 +187,5 @@ async def account_ledger(
     }
 
 
-def install(app: FastAPI, errors: ErrorRouter) -> None:
+def install(app: FastAPI) -> None:
     app.include_router(router)

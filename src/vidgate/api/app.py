@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from vidgate import __version__, web
-from vidgate.api import admin, dialects
+from vidgate.api import admin, dialects, openapi
 from vidgate.api.baseurl import BaseUrl, RememberBaseUrl
 from vidgate.api.context import Services, services
 from vidgate.api.dialects.roots import DialectRoots
@@ -28,6 +28,7 @@ from vidgate.observability import health
 from vidgate.observability.access import AccessLayer
 from vidgate.observability.health import Ops
 from vidgate.providers.base import CallbackRequest
+from vidgate.web import docs as web_docs
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -45,7 +46,10 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
         version=__version__,
         description="A self-hosted gateway for AI video generation.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by vidgate.web.docs
+        redoc_url=None,
     )
+    openapi.install(app, admin_enabled=bool(settings.admin_token))
     install_error_handlers(app, errors)
     app.add_middleware(
         BodyLimits,
@@ -61,8 +65,9 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
     app.router.routes[0:0] = health.routes(lambda request: _ops(request.app))  # probes match first
     app.add_api_route("/callbacks/{provider}", _callback, methods=["POST"], include_in_schema=False)
     dialects.install(app, errors)
-    admin.install(app, errors)
+    admin.install(app)
     web.install(app)
+    web_docs.install(app)
     app.add_middleware(RememberBaseUrl, memo=base_url)
     app.add_middleware(
         RateLimitMiddleware, errors=errors, services=lambda: _current(app), rules=dialects.edge_rules()

@@ -110,7 +110,7 @@ def install_error_handlers(app: FastAPI, router: ErrorRouter) -> None:
         return router.render(request, error)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
+    async def _unexpected(request: Request, exc: Exception) -> Response:  # noqa: ARG001
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = GatewayError("internal error; the request changed nothing", code="internal_error")
         error.status, error.type = 500, "api_error"

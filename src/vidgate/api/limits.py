@@ -114,7 +114,7 @@ class FormDepth:
         if not self._broken and self.ok:
             try:
                 self._parser.write(chunk)
-            except Exception:  # not a form after all: from now on it is judged as JSON
+            except Exception:  # noqa: BLE001 (not a form after all: from now on it is judged as JSON)
                 self._broken = True
         return self.ok and (self._raw_ok or not self._broken)
 

@@ -20,6 +20,7 @@ from vidgate.api.native_schema import (
     parse_seconds,
     parse_size,
 )
+from vidgate.api.openapi import error_responses, json_body, media_response
 from vidgate.catalog.validation import allowed_values
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
@@ -141,7 +142,15 @@ def to_request(svc: Services, body: CreateVideo) -> GenerationRequest:
     )
 
 
-@router.post("/videos", status_code=200, summary="Create a video")
+@router.post(
+    "/videos",
+    status_code=200,
+    summary="Create a video",
+    openapi_extra=json_body(CreateVideo, multipart=True),
+    responses=error_responses(
+        {402: "The balance or a key's spend cap cannot cover the hold", 409: "Idempotency-Key reused"}
+    ),
+)
 async def create_video(
     request: Request,
     response: Response,
@@ -194,12 +203,20 @@ async def delete_video(video_id: str, caller: Caller, svc: Svc) -> dict[str, Any
     return {"id": video_id, "object": "video.deleted", "deleted": True}
 
 
-@router.post("/videos/{video_id}/cancel", summary="Cancel a running video (releases its hold)")
+@router.post(
+    "/videos/{video_id}/cancel",
+    summary="Cancel a running video (releases its hold)",
+    responses=error_responses({409: "The video has already ended"}),
+)
 async def cancel_video(video_id: str, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     return video_object(await svc.jobs.cancel(caller, video_id), media_links(request))
 
 
-@router.post("/videos/{video_id}/remix", summary="A new video from the same settings and a new prompt")
+@router.post(
+    "/videos/{video_id}/remix",
+    summary="A new video from the same settings and a new prompt",
+    responses=error_responses({402: "The balance or a key's spend cap cannot cover the hold"}),
+)
 async def remix_video(
     video_id: str, body: RemixVideo, request: Request, caller: Caller, svc: Svc
 ) -> dict[str, Any]:
@@ -213,6 +230,7 @@ async def remix_video(
     "/videos/{video_id}/content",
     methods=["GET", "HEAD"],
     summary="Download the video or its thumbnail",
+    responses=media_response("video/mp4", "image/jpeg"),
 )
 async def video_content(
     video_id: str,
@@ -295,7 +313,7 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.post("/quotes", tags=["billing"], summary="Price a job without creating it")
-async def create_quote(body: QuoteRequest, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+async def create_quote(body: QuoteRequest, caller: Caller, svc: Svc) -> dict[str, Any]:
     spec, req, price = svc.jobs.prepare(caller, _pricing_only(svc, to_request(svc, body)))
     balance = await svc.accounts.balance(caller)
     return {

@@ -18,7 +18,7 @@ import base64
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -112,7 +112,7 @@ def _check_events(events: list[str]) -> list[str]:
 
 
 @router.post("/webhook_endpoints", summary="Subscribe a URL to webhook events")
-async def create_endpoint(body: CreateEndpoint, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+async def create_endpoint(body: CreateEndpoint, caller: Caller, svc: Svc) -> dict[str, Any]:
     events = _check_events(body.events)
     await svc.guard(body.url, "url")
     async with svc.db.transaction() as conn:

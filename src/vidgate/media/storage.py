@@ -168,7 +168,7 @@ class LocalStorage:
 
     # ----------------------------------------------------------------- writes
 
-    async def put_file(self, key: str, path: Path, *, content_type: str) -> int:
+    async def put_file(self, key: str, path: Path, *, content_type: str) -> int:  # noqa: ARG002 (a folder has no content types)
         dest = self.path_for(key)
         return await asyncio.to_thread(self._copy_in, Path(path), dest)
 
@@ -177,7 +177,7 @@ class LocalStorage:
         key: str,
         chunks: AsyncIterator[bytes],
         *,
-        content_type: str,
+        content_type: str,  # noqa: ARG002 (part of the Storage contract)
         max_bytes: int | None = None,
     ) -> int:
         dest = self.path_for(key)

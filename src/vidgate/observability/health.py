@@ -73,7 +73,7 @@ class Readiness:
                 await probe.check()
         except TimeoutError:
             error = f"no answer within {self.timeout_s:g} s"
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (any failure of a dependency is "not ready", named)
             error = _short(exc)
         else:
             return CheckResult(probe.name, True, _ms(started))
@@ -122,7 +122,7 @@ OpsGetter = Callable[[Request], "Ops | None"]
 def routes(ops: OpsGetter) -> list[Route]:
     """The three routes, for any Starlette or FastAPI app (``app.router.routes.extend``)."""
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(request: Request) -> Response:  # noqa: ARG001 (Starlette handler signature)
         return JSONResponse({"status": "ok", "version": __version__}, headers={"cache-control": "no-store"})
 
     async def readyz(request: Request) -> Response:

@@ -121,8 +121,9 @@ async def build_runtime(
     http = httpx.AsyncClient(follow_redirects=True, timeout=settings.upstream_timeout_s)
     guard = UrlGuard(settings.url_allowlist)
     pool = ProviderPool(settings, http, env=env, guard=guard)
+    pool.breaker.on_change = ops.metrics.breaker_state
     secret = settings.signing_secret()
-    lifecycle = JobLifecycle(db, catalog, retention_days=settings.retention_days)
+    lifecycle = JobLifecycle(db, catalog, retention_days=settings.retention_days, metrics=ops.metrics)
     jobs = JobService(
         db,
         catalog,
@@ -142,6 +143,7 @@ async def build_runtime(
         poll_interval_s=settings.worker_poll_interval_s,
         lease_s=settings.lease_s,
         max_output_bytes=settings.max_output_bytes,
+        metrics=ops.metrics,
     )
     if role.runs_loops:
         jobs.wake_worker = worker.wake

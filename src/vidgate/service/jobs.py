@@ -72,7 +72,7 @@ Availability = Callable[[ModelSpec], str | None]  # None when orderable live, el
 UrlGuard = Callable[[str, str], Awaitable[None]]  # (url, param) -> raises InvalidRequest
 
 
-async def _no_guard(url: str, param: str) -> None:
+async def _no_guard(url: str, param: str) -> None:  # noqa: ARG001 (the UrlGuard signature)
     return None
 
 
@@ -192,6 +192,8 @@ class JobService:
                 raise
             return Submitted(existing, created=False)
         self.wake_worker()
+        if self.lifecycle.metrics is not None:
+            self.lifecycle.metrics.money(principal.mode, "held", price.micros)
         job = await self.get(principal, job_id)
         log.info(
             "job %s accepted: %s via %s, held $%s (%s)",
@@ -213,7 +215,7 @@ class JobService:
             async with self.db.transaction() as conn:  # the key has lapsed: free it for reuse
                 await job_store.update_job(conn, job.id, now=utcnow(), idempotency_key=None)
             return None
-        if job.mode != principal.mode or _stored_hash(job, request_hash) != request_hash:
+        if job.mode != principal.mode or _stored_hash(job) != request_hash:
             raise Conflict(
                 "this idempotency key was already used with a different request body",
                 code="idempotency_key_reused",
@@ -363,5 +365,5 @@ def _hash_request(dialect: str, req: GenerationRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _stored_hash(job: Job, fallback: str) -> str:
+def _stored_hash(job: Job) -> str:
     return _hash_request(job.dialect, job.request)

@@ -29,6 +29,7 @@ from vidgate.clock import utcnow
 from vidgate.domain.job import Job, MediaInfo
 from vidgate.domain.states import JobStatus
 from vidgate.money import format_usd
+from vidgate.observability.metrics import Metrics
 from vidgate.store import accounts as account_store
 from vidgate.store import attempts as attempt_store
 from vidgate.store import events as event_store
@@ -69,35 +70,50 @@ class Accepted:
 
 
 class JobLifecycle:
-    def __init__(self, db: Database, catalog: Catalog, *, retention_days: int = 7) -> None:
+    def __init__(
+        self, db: Database, catalog: Catalog, *, retention_days: int = 7, metrics: Metrics | None = None
+    ) -> None:
         self.db = db
         self.catalog = catalog
         self.retention_days = retention_days
+        self.metrics = metrics
 
     # ------------------------------------------------------------- leases
 
     async def lease_due(self, owner: str, *, lease_s: float, limit: int) -> list[Job]:
         now = utcnow()
         async with self.db.transaction() as conn:
-            return await job_store.lease_due(
+            leased = await job_store.lease_due(
                 conn, owner=owner, now=now, until=now + timedelta(seconds=lease_s), limit=limit
             )
+        self._count_leases("leased", len(leased))
+        return leased
+
+    def _count_leases(self, kind: str, n: int = 1) -> None:
+        if self.metrics is not None:
+            for _ in range(n):
+                self.metrics.lease_event(kind)
 
     async def renew(self, job_id: str, owner: str, *, lease_s: float) -> bool:
         async with self.db.transaction() as conn:
-            return await job_store.renew_lease(
+            renewed = await job_store.renew_lease(
                 conn, job_id, owner=owner, until=utcnow() + timedelta(seconds=lease_s)
             )
+        self._count_leases("renewed" if renewed else "lapsed")
+        return renewed
 
     async def release(self, job_id: str, owner: str, *, run_at: datetime | None) -> None:
         """Let the lease go; the job's next step is due at ``run_at``."""
         async with self.db.transaction() as conn:
             await job_store.release_lease(conn, job_id, owner=owner, run_at=run_at, now=utcnow())
+        self._count_leases("released")
 
     async def release_all(self, owner: str) -> int:
         """Hand back every lease of ``owner`` at once, due now (a worker shutting down)."""
         async with self.db.transaction() as conn:
-            return await job_store.release_all(conn, owner=owner, now=utcnow())
+            handed = await job_store.release_all(conn, owner=owner, now=utcnow())
+        self._count_leases("released", handed)
+        return handed
 
     async def active_count(self) -> int:
         async with self.db.read() as conn:
@@ -396,6 +412,13 @@ class JobLifecycle:
         captured: int,
     ) -> None:
         fields = job_fields(job)
+        if self.metrics is not None:
+            seconds = (utcnow() - job.created_at).total_seconds()
+            self.metrics.job_finished(job.provider, job.model, target.value, seconds)
+            if captured:
+                self.metrics.money(job.mode, "captured", captured)
+            if job.held_micros - captured:
+                self.metrics.money(job.mode, "released", job.held_micros - captured)
         if target is JobStatus.SUCCEEDED:
             log.info(
                 "job %s completed (%s s of video)", job.id, media.duration_s if media else "?", extra=fields

@@ -85,7 +85,7 @@ def sign_headers(secret: str, msg_id: str, body: bytes, *, at: datetime) -> dict
     """The three Standard Webhooks headers for one attempt (the timestamp is the attempt's)."""
     try:
         signature = Webhook(secret).sign(msg_id, at, body.decode())
-    except Exception as exc:  # binascii.Error and the library's own errors
+    except Exception as exc:  # noqa: BLE001 (binascii.Error and the library's own errors)
         raise SigningError(f"the webhook secret cannot sign: {type(exc).__name__}") from None
     return {
         "webhook-id": msg_id,

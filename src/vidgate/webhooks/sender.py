@@ -347,7 +347,7 @@ class OutboxSender:
             detail = f"HTTP {response.status_code}" + ("" if verified else ", challenge not echoed")
         except TimeoutError:
             detail = f"no answer within {self.config.handshake_timeout_s:g} s"
-        except Exception as exc:  # network errors, and a verifier choking on garbage
+        except Exception as exc:  # noqa: BLE001 (network errors, a verifier choking on garbage)
             detail = f"{type(exc).__name__}: {exc}"
         async with self.db.transaction() as conn:
             await store.save_handshake(

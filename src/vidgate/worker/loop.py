@@ -32,6 +32,7 @@ from vidgate.domain.job import Job
 from vidgate.domain.states import JobStatus
 from vidgate.errors import ServiceUnavailable
 from vidgate.media.storage import Storage
+from vidgate.observability.metrics import Metrics
 from vidgate.providers.base import (
     Capability,
     UpstreamError,
@@ -40,6 +41,7 @@ from vidgate.providers.base import (
     UpstreamStatus,
 )
 from vidgate.service.lifecycle import JobLifecycle, job_fields
+from vidgate.worker.calls import UpstreamCalls
 from vidgate.worker.providers import ProviderPool
 from vidgate.worker.rehost import OutputRefused, rehost
 from vidgate.worker.schedule import before_deadline, next_poll_delay, retry_delay
@@ -62,6 +64,7 @@ class Worker:
         poll_interval_s: float = 0.5,
         lease_s: float = 15.0,
         max_output_bytes: int = 2 * 1024**3,
+        metrics: Metrics | None = None,
     ) -> None:
         self.lifecycle = lifecycle
         self.catalog = catalog
@@ -73,7 +76,9 @@ class Worker:
         self.max_output_bytes = max_output_bytes
         self.shutdown_grace_s = SHUTDOWN_GRACE_S
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self.submitter = Submitter(lifecycle, catalog, pool, self.owner)
+        self.metrics = metrics
+        self.calls = UpstreamCalls(metrics)
+        self.submitter = Submitter(lifecycle, catalog, pool, self.owner, calls=self.calls)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._steps: dict[JobStatus, Callable[[Job], Awaitable[None]]] = {
@@ -129,7 +134,7 @@ class Worker:
                 await asyncio.wait(self._running, timeout=2)
         try:
             handed = await self.lifecycle.release_all(self.owner)
-        except Exception:  # the database may be the reason we stop; leases then lapse
+        except Exception:  # noqa: BLE001 (the database may be why we stop; leases then lapse)
             log.warning("worker %s could not hand its leases back; they will lapse", self.owner)
             return
         log.info("worker %s stopped; handed back %d lease(s)", self.owner, handed)
@@ -210,7 +215,10 @@ class Worker:
         adapter = self.pool.adapter(job.provider) if job.provider else None
         if adapter is not None and job.upstream_id and job.status is JobStatus.RUNNING:
             try:
-                async with asyncio.timeout(self.pool.call_timeout(job.provider or "")):
+                async with (
+                    self.calls.timed(job.provider or "", "poll"),
+                    asyncio.timeout(self.pool.call_timeout(job.provider or "")),
+                ):
                     status = await adapter.poll(self._ref(job))
             except (UpstreamError, TimeoutError):
                 status = None
@@ -229,7 +237,10 @@ class Worker:
         await self.submitter.cancel_orphans(job)
         if adapter is not None and job.upstream_id and Capability.CANCEL in adapter.capabilities:
             with contextlib.suppress(UpstreamError, TimeoutError):
-                async with asyncio.timeout(self.pool.call_timeout(job.provider or "")):
+                async with (
+                    self.calls.timed(job.provider or "", "cancel"),
+                    asyncio.timeout(self.pool.call_timeout(job.provider or "")),
+                ):
                     await adapter.cancel(self._ref(job))
 
     async def _cancel_upstream(self, job: Job) -> None:
@@ -237,7 +248,10 @@ class Worker:
         adapter = self.pool.adapter(job.provider or "")
         if adapter is not None and job.upstream_id and Capability.CANCEL in adapter.capabilities:
             try:
-                async with asyncio.timeout(self.pool.call_timeout(job.provider or "")):
+                async with (
+                    self.calls.timed(job.provider or "", "cancel"),
+                    asyncio.timeout(self.pool.call_timeout(job.provider or "")),
+                ):
                     await adapter.cancel(self._ref(job))
             except (UpstreamError, TimeoutError) as exc:
                 log.info("upstream cancel of %s failed (%s); it stays canceled here", job.id, exc)
@@ -252,7 +266,10 @@ class Worker:
             )
             return
         try:
-            async with asyncio.timeout(self.pool.call_timeout(job.provider or "")):
+            async with (
+                self.calls.timed(job.provider or "", "poll"),
+                asyncio.timeout(self.pool.call_timeout(job.provider or "")),
+            ):
                 status = await adapter.poll(self._ref(job))
         except (UpstreamError, TimeoutError) as exc:
             await self._poll_failed(job, exc)
@@ -310,10 +327,12 @@ class Worker:
             )
             for o in job.outputs
         ]
+        started = time.perf_counter()
         try:
-            media = await rehost(
-                adapter, outputs, job_id=job.id, storage=self.storage, max_bytes=self.max_output_bytes
-            )
+            async with self.calls.timed(job.provider or "", "fetch"):
+                media = await rehost(
+                    adapter, outputs, job_id=job.id, storage=self.storage, max_bytes=self.max_output_bytes
+                )
         except OutputRefused as exc:
             await self.lifecycle.fail(job, self.owner, "invalid_output", str(exc))
             return
@@ -324,6 +343,8 @@ class Worker:
             else:
                 await self.lifecycle.fail(job, self.owner, exc.code, exc.message, request_id=exc.request_id)
             return
+        if self.metrics is not None:
+            self.metrics.rehosted(media.bytes, time.perf_counter() - started)
         await self.lifecycle.succeed(job, self.owner, media)
 
     def _ref(self, job: Job) -> UpstreamRef:

@@ -47,6 +47,7 @@ from vidgate.providers.base import (
 )
 from vidgate.service.lifecycle import Accepted, JobLifecycle, job_fields
 from vidgate.store.attempts import Attempt
+from vidgate.worker.calls import UpstreamCalls
 from vidgate.worker.providers import ProviderPool
 from vidgate.worker.schedule import before_deadline, next_poll_delay, retry_delay
 
@@ -65,11 +66,20 @@ class _Outcome:
 
 
 class Submitter:
-    def __init__(self, lifecycle: JobLifecycle, catalog: Catalog, pool: ProviderPool, owner: str) -> None:
+    def __init__(
+        self,
+        lifecycle: JobLifecycle,
+        catalog: Catalog,
+        pool: ProviderPool,
+        owner: str,
+        *,
+        calls: UpstreamCalls | None = None,
+    ) -> None:
         self.lifecycle = lifecycle
         self.catalog = catalog
         self.pool = pool
         self.owner = owner
+        self.calls = calls or UpstreamCalls()
 
     async def last_error(self, job: Job) -> str | None:
         """The reason the latest refused or unknown attempt gave, for a job that ran out of time."""
@@ -165,7 +175,10 @@ class Submitter:
         )
         attempt = SubmitAttempt(job.id, number, idempotency_key_for(job.id))
         try:
-            async with asyncio.timeout(self.pool.submit_timeout(route.provider)):
+            async with (
+                self.calls.timed(route.provider, "submit"),
+                asyncio.timeout(self.pool.submit_timeout(route.provider)),
+            ):
                 ref = await adapter.submit(request, route, attempt)
         except TimeoutError:
             error: UpstreamError = UpstreamTimeout(
@@ -184,6 +197,8 @@ class Submitter:
             job.id, number, outcome=outcome, code=error.code, message=error.message
         )
         if error.outcome_unknown:
+            if self.calls.metrics is not None:
+                self.calls.metrics.unknown_submit_outcome(route.provider)
             log.warning(
                 "submit of %s to %s: outcome unknown (%s); reconciling before any resend",
                 job.id,
@@ -235,7 +250,10 @@ class Submitter:
         if Capability.FIND in adapter.capabilities:
             probe = SubmitAttempt(job.id, attempt.number, idempotency_key_for(job.id))
             try:
-                async with asyncio.timeout(self.pool.call_timeout(attempt.provider)):
+                async with (
+                    self.calls.timed(attempt.provider, "find"),
+                    asyncio.timeout(self.pool.call_timeout(attempt.provider)),
+                ):
                     ref = await adapter.find(probe, route)
             except (UpstreamError, TimeoutError) as exc:
                 log.info("could not look %s up at %s yet (%s)", job.id, attempt.provider, exc)
@@ -265,6 +283,8 @@ class Submitter:
         await self.lifecycle.end_attempt(job.id, attempt.number, outcome="unknown")
         if Capability.IDEMPOTENT_SUBMIT in adapter.capabilities:
             return False, False  # the same key brings back the same upstream job
+        if self.calls.metrics is not None:
+            self.calls.metrics.possible_duplicate(attempt.provider)
         log.warning(
             "job %s: attempt %d at %s may have created an upstream job that cannot be looked up; "
             "submitting again (possible duplicate)",
@@ -285,7 +305,10 @@ class Submitter:
                 continue
             route = Route(attempt.provider, attempt.upstream_model or "")
             with contextlib.suppress(UpstreamError, TimeoutError):
-                async with asyncio.timeout(self.pool.call_timeout(attempt.provider)):
+                async with (
+                    self.calls.timed(attempt.provider, "find"),
+                    asyncio.timeout(self.pool.call_timeout(attempt.provider)),
+                ):
                     ref = await adapter.find(
                         SubmitAttempt(job.id, attempt.number, idempotency_key_for(job.id)), route
                     )
@@ -297,7 +320,10 @@ class Submitter:
         if adapter is None or Capability.CANCEL not in adapter.capabilities:
             return
         try:
-            async with asyncio.timeout(self.pool.call_timeout(provider)):
+            async with (
+                self.calls.timed(provider, "cancel"),
+                asyncio.timeout(self.pool.call_timeout(provider)),
+            ):
                 await adapter.cancel(ref)
         except (UpstreamError, TimeoutError) as exc:
             log.info("upstream cancel of %s at %s failed (%s)", ref.id, provider, exc)

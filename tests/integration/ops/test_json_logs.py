@@ -85,7 +85,6 @@ async def test_every_line_of_a_jobs_life_is_json_and_the_job_lines_carry_its_id(
     assert all(e["request_id"].startswith("req_") for e in access)
 
 
-@pytest.mark.xfail(strict=True, reason="wired by the lead")
 async def test_each_step_of_a_job_is_an_info_line_with_the_job_fields(
     gateway: Gateway, json_lines: io.StringIO
 ) -> None:

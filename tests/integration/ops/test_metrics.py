@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from tests.conftest import Gateway, auth
 from tests.integration.delivery.conftest import Receiver
 from tests.integration.ops.conftest import Scrape
@@ -119,7 +117,6 @@ async def test_the_store_gauges_are_cached_between_scrapes(idle_gateway: Gateway
     assert (await scrape(gateway)).value("vidgate_jobs_due") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="wired by the lead")
 async def test_a_job_moves_the_job_upstream_lease_and_money_series(gateway: Gateway) -> None:
     """End to end once the worker, JobService and billing call ``Metrics`` (the lead wires them)."""
     key, _ = await gateway.account()

@@ -42,6 +42,7 @@ from vidgate.api.dialects._apiframe_request import NAMESPACE, parse_generate, wi
 from vidgate.api.dialects.base import Dialect
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links
+from vidgate.api.openapi import OBJECT, STRING, STRINGS, json_body, obj
 from vidgate.catalog.models import DEFAULT_CREDIT_USD, ModelSpec
 from vidgate.catalog.pricing import Quote
 from vidgate.clock import iso_ms
@@ -270,7 +271,17 @@ def _job_id(value: str, param: str) -> str:
 # ------------------------------------------------------------------ routes
 
 
-@router.post("/v2/videos/generate", status_code=202, summary="Generate a video")
+@router.post(
+    "/v2/videos/generate",
+    status_code=202,
+    summary="Generate a video",
+    openapi_extra=json_body(
+        {
+            **obj(["model", "prompt"], model=STRING, prompt=STRING, webhookUrl=STRING, webhookEvents=STRINGS),
+            "additionalProperties": {**OBJECT, "description": "the model family's <family>Params block"},
+        }
+    ),
+)
 async def generate(
     request: Request,
     caller: Caller,
@@ -313,7 +324,7 @@ async def list_jobs(
     model: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
-    scope: Annotated[str | None, Query(pattern="^(user|team)$")] = None,
+    scope: Annotated[str | None, Query(pattern="^(user|team)$")] = None,  # noqa: ARG001 (validated; one scope here)
     search: str | None = None,
 ) -> dict[str, Any]:
     statuses = None

@@ -36,6 +36,7 @@ from vidgate.api.context import Services, services
 from vidgate.api.dialects.base import Dialect
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links
+from vidgate.api.openapi import NUMBER, OBJECT, STRING, json_body, obj
 from vidgate.catalog.models import ModelSpec
 from vidgate.clock import iso_ms
 from vidgate.domain.job import Job, Principal
@@ -186,17 +187,47 @@ async def _submit(request: Request, caller: Principal, svc: Services, *, genmedi
     return JSONResponse(content, status_code=202 if submitted.created else 200)
 
 
-@router.post("/video/generations", status_code=202, summary="Submit a video job")
+# The submit body, for the API description (the handlers read it themselves).
+_BODY = json_body(
+    obj(
+        ["model", "prompt"],
+        model=STRING, prompt=STRING, duration=NUMBER, image_url=STRING, idempotency_key=STRING, extra=OBJECT,
+    )
+)  # fmt: skip
+_REPLAY: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An idempotency_key replay: the job made the first time"}
+}
+
+
+@router.post(
+    "/video/generations",
+    status_code=202,
+    summary="Submit a video job",
+    openapi_extra=_BODY,
+    responses=_REPLAY,
+)
 async def create_video_job(request: Request, caller: Caller, svc: Svc) -> Response:
     return await _submit(request, caller, svc)
 
 
-@router.post("/videos/generations", status_code=202, summary="Submit a video job (OpenAI-style alias)")
+@router.post(
+    "/videos/generations",
+    status_code=202,
+    summary="Submit a video job (OpenAI-style alias)",
+    openapi_extra=_BODY,
+    responses=_REPLAY,
+)
 async def create_video_job_alias(request: Request, caller: Caller, svc: Svc) -> Response:
     return await _submit(request, caller, svc)
 
 
-@router.post("/genmedia/jobs", status_code=202, summary="Submit a Vertex veo-3 job")
+@router.post(
+    "/genmedia/jobs",
+    status_code=202,
+    summary="Submit a Vertex veo-3 job",
+    openapi_extra=_BODY,
+    responses=_REPLAY,
+)
 async def create_genmedia_job(request: Request, caller: Caller, svc: Svc) -> Response:
     return await _submit(request, caller, svc, genmedia=True)
 

@@ -40,6 +40,7 @@ from vidgate.api.dialects import _minimax_ids as ids
 from vidgate.api.dialects._minimax_errors import CODE_OF, render_error, render_native_error
 from vidgate.api.dialects.base import Dialect
 from vidgate.api.media import media_links, range_response
+from vidgate.api.openapi import json_body, media_response
 from vidgate.clock import unix
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
@@ -259,7 +260,9 @@ async def _job_of_file(svc: Services, caller: Principal, value: str) -> Job:
 # ------------------------------------------------------------------ routes
 
 
-@router.post("/v1/video_generation", summary="Create a video generation task")
+@router.post(
+    "/v1/video_generation", summary="Create a video generation task", openapi_extra=json_body(CreateTask)
+)
 async def create_task(request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     body = await _read_create(request)
     submitted = await svc.jobs.submit(
@@ -286,7 +289,10 @@ async def retrieve_file(
 
 
 @router.api_route(
-    "/v1/files/retrieve_content", methods=["GET", "HEAD"], summary="The bytes of a generated file"
+    "/v1/files/retrieve_content",
+    methods=["GET", "HEAD"],
+    summary="The bytes of a generated file",
+    responses=media_response("video/mp4", "image/jpeg"),
 )
 async def retrieve_content(
     file_id: Annotated[str, Query()], request: Request, caller: Caller, svc: Svc
@@ -303,7 +309,7 @@ async def retrieve_content(
 # ------------------------------------------------------------------ push
 
 
-def webhook_handshake(url: str) -> tuple[bytes, Callable[[bytes], bool]]:
+def webhook_handshake(url: str) -> tuple[bytes, Callable[[bytes], bool]]:  # noqa: ARG001 (hook signature)
     """MiniMax's check before the first push: POST a challenge, expect it echoed."""
     challenge = secrets.token_urlsafe(24)
     body = json.dumps({"challenge": challenge}).encode()
@@ -319,7 +325,10 @@ def webhook_handshake(url: str) -> tuple[bytes, Callable[[bytes], bool]]:
 
 
 def render_webhook(
-    job: Job, event_type: str, links: MediaLinks, key_secret_hash: str
+    job: Job,
+    event_type: str,
+    links: MediaLinks,  # noqa: ARG001 (the WebhookFormat signature; pushes carry file ids, not links)
+    key_secret_hash: str,  # noqa: ARG001 (MiniMax signs nothing)
 ) -> tuple[bytes, dict[str, str]] | None:
     """A push in the query-response shape (MiniMax signs nothing)."""
     word = _PUSHED.get(event_type)

@@ -30,6 +30,7 @@ from vidgate.api.context import Services, services
 from vidgate.api.dialects.base import Dialect
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links
+from vidgate.api.openapi import INTEGER, NUMBER, STRING, error_responses, json_body, obj
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
 from vidgate.domain.states import JobStatus
@@ -187,7 +188,18 @@ def to_request(svc: Services, body: dict[str, Any]) -> GenerationRequest:
 # ------------------------------------------------------------------ routes
 
 
-@router.post("/videos/generations", summary="Submit an async video task")
+@router.post(
+    "/videos/generations",
+    summary="Submit an async video task",
+    openapi_extra=json_body(
+        obj(
+            ["model", "prompt"],
+            model=STRING, prompt=STRING, duration=NUMBER, resolution=STRING, aspect_ratio=STRING,
+            image_url=STRING, video_url=STRING, seed=INTEGER,
+        )
+    ),
+    responses=error_responses({502: "The upstream refused the task", 504: "The upstream did not answer"}),
+)  # fmt: skip
 async def create_task(request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     body = await _json_object(request)
     submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect=NAMESPACE)

@@ -49,6 +49,7 @@ from vidgate.api.dialects._venice_schema import (
 from vidgate.api.dialects.base import Dialect, LimitHeaders, RouteLimit
 from vidgate.api.errors import error_headers
 from vidgate.api.media import range_response
+from vidgate.api.openapi import BOOLEAN, STRING, STRINGS, json_body, media_response, obj
 from vidgate.clock import utcnow
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.states import JobStatus
@@ -151,7 +152,18 @@ async def _find(svc: Services, caller: Principal, model: str, queue_id: str) -> 
 # ------------------------------------------------------------------ routes
 
 
-@router.post("/video/queue", summary="Queue a video generation")
+@router.post(
+    "/video/queue",
+    summary="Queue a video generation",
+    openapi_extra=json_body(
+        obj(
+            ["model", "prompt"],
+            model=STRING, prompt=STRING, negative_prompt=STRING, duration=STRING, resolution=STRING,
+            aspect_ratio=STRING, audio=BOOLEAN, image_url=STRING, end_image_url=STRING,
+            reference_image_urls=STRINGS,
+        )
+    ),
+)  # fmt: skip
 async def queue_video(request: Request, caller: Caller, svc: Svc) -> Response:
     name, req = queue_request(svc.catalog, await _body(request, QUEUE_FIELDS))
     submitted = await svc.jobs.submit(caller, req, dialect=NAMESPACE)
@@ -159,7 +171,14 @@ async def queue_video(request: Request, caller: Caller, svc: Svc) -> Response:
     return JSONResponse(content, headers=_balance_headers(request))
 
 
-@router.post("/video/retrieve", summary="Poll a video, or download it when done")
+@router.post(
+    "/video/retrieve",
+    summary="Poll a video, or download it when done",
+    openapi_extra=json_body(
+        obj(["model", "queue_id"], model=STRING, queue_id=STRING, delete_media_on_completion=BOOLEAN)
+    ),
+    responses=media_response("application/json", "video/mp4"),
+)
 async def retrieve_video(request: Request, caller: Caller, svc: Svc) -> Response:
     model, queue_id, delete = job_reference(await _body(request, RETRIEVE_FIELDS))
     job = await _find(svc, caller, model, queue_id)
@@ -202,7 +221,11 @@ def _failure(job: Job, headers: dict[str, str]) -> Response:
     )
 
 
-@router.post("/video/complete", summary="Delete a finished video from storage")
+@router.post(
+    "/video/complete",
+    summary="Delete a finished video from storage",
+    openapi_extra=json_body(obj(["model", "queue_id"], model=STRING, queue_id=STRING)),
+)
 async def complete_video(request: Request, caller: Caller, svc: Svc) -> Response:
     model, queue_id, _ = job_reference(await _body(request, COMPLETE_FIELDS))
     job = await _find(svc, caller, model, queue_id)
@@ -213,7 +236,13 @@ async def complete_video(request: Request, caller: Caller, svc: Svc) -> Response
     return JSONResponse({"success": True}, headers=_balance_headers(request))
 
 
-@router.post("/video/quote", summary="Price a video generation in USD")
+@router.post(
+    "/video/quote",
+    summary="Price a video generation in USD",
+    openapi_extra=json_body(
+        obj(["model"], model=STRING, duration=STRING, resolution=STRING, aspect_ratio=STRING, audio=BOOLEAN)
+    ),
+)
 async def quote_video(request: Request, svc: Svc) -> dict[str, Any]:
     req = quote_request(svc.catalog, await _body(request, QUOTE_FIELDS))
     _, _, price = svc.jobs.prepare(None, req)
