@@ -292,9 +292,6 @@ def hostile_requests(draw: st.DrawFn, route: Route, key: str) -> tuple[str, str,
     return route.method, url, headers, body
 
 
-# FastAPI warns (an error under this suite's filters) that MiniMax's two mounts share
-# operation ids; the served spec is still complete. Reported to the dialects owner.
-@pytest.mark.filterwarnings("ignore:Duplicate Operation ID")
 @pytest.mark.parametrize("route", APP_ROUTES, ids=[r.id for r in APP_ROUTES])
 def test_no_hostile_request_gets_a_server_error(served: Served, route: Route) -> None:
     failures: list[str] = []
