@@ -19,6 +19,11 @@ Three rows per database:
 - ``refresh, all active``: the same with every one of the jobs active (the worst case:
   the active-job query walks every row; a healthy store has few active jobs).
 
+Measured 2026-11-26 on the shared 2-core dev VM (load 2.6, 28 routes with traffic,
+25 KB exposition), server CPU per scrape: cached 2.7 ms (SQLite) / 3.8 ms (PostgreSQL);
+refreshing with 500 active jobs 5.5 / 5.0 ms; refreshing with all 10,000 active
+17.9 / 4.8 ms (+6 ms in PostgreSQL's backend).
+
 With PostgreSQL the queries execute in the database's own process: the ``server CPU``
 column is vidgate's share only, and ``pg backend CPU`` is the rest (summed over the
 database's backends, from ``pg_stat_activity`` pids and ``/proc``).

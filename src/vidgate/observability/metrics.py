@@ -23,6 +23,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    Summary,
     disable_created_metrics,
     generate_latest,
 )
@@ -37,7 +38,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Latency buckets, in seconds: HTTP handlers answer in milliseconds, upstream calls
 # take up to tens of seconds, jobs minutes, re-hosting a large file a while.
-HTTP_BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)  # render cost grows with buckets x routes
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 JOB_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0)
 REHOST_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -81,11 +82,19 @@ class Metrics:
             ["dialect", "route", "method", "status"],
             registry=r,
         )
+        # Latency: a histogram (percentiles) per dialect, and per route its sum and count only
+        # (the mean): buckets x routes would make the exposition, and each scrape, 5x larger.
         self._http_latency = Histogram(
             "vidgate_http_request_duration_seconds",
-            "Time to answer an HTTP request (until the last body byte is sent).",
-            ["dialect", "route", "method"],
+            "Time to answer an HTTP request (until the last body byte is sent), by dialect.",
+            ["dialect"],
             buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self._http_route_latency = Summary(
+            "vidgate_http_route_duration_seconds",
+            "Time to answer an HTTP request, by route template and method (sum and count: the mean).",
+            ["dialect", "route", "method"],
             registry=r,
         )
         self._upstream_calls = Counter(
@@ -174,7 +183,8 @@ class Metrics:
 
     def http_request(self, dialect: str, route: str, method: str, status: int, seconds: float) -> None:
         self._http_requests.labels(dialect, route, method, str(status)).inc()
-        self._http_latency.labels(dialect, route, method).observe(max(0.0, seconds))
+        self._http_latency.labels(dialect).observe(max(0.0, seconds))
+        self._http_route_latency.labels(dialect, route, method).observe(max(0.0, seconds))
 
     def upstream_call(self, provider: str, operation: str, outcome: str, seconds: float) -> None:
         """operation: submit|poll|cancel|find|fetch; outcome: ok|rejected|rate_limited|
