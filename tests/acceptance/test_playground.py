@@ -41,7 +41,7 @@ def client() -> Iterator[TestClient]:
     app = FastAPI()
     errors = ErrorRouter()
     install_error_handlers(app, errors)
-    web.install(app, errors)
+    web.install(app)
     with TestClient(app) as test_client:
         yield test_client
 
