@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from vidgate.clock import utcnow
 from vidgate.media.keys import job_prefix
 from vidgate.media.storage import Storage
-from vidgate.store import delivery as store
+from vidgate.store import retention as store
 from vidgate.store.engine import Database
 
 log = logging.getLogger(__name__)

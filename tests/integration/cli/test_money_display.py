@@ -12,7 +12,7 @@ import pytest
 
 from vidgate.bootstrap import readable_usd
 from vidgate.catalog.loader import load_catalog
-from vidgate.cli import _price_text
+from vidgate.cli_tools import _price_text
 
 
 @pytest.mark.parametrize(
