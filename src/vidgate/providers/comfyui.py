@@ -38,7 +38,6 @@ encoders linked to a ``positive`` / ``negative`` input, ``seed`` / ``noise_seed`
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import copy
@@ -51,8 +50,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-
-import httpx
 
 from vidgate.domain.request import GenerationRequest
 from vidgate.providers.adapter import AdapterBase
@@ -70,7 +67,14 @@ from vidgate.providers.base import (
     UpstreamStatus,
     state_for,
 )
-from vidgate.providers.http import accepted_id, dig, expect_dict, request_id_of, request_json
+from vidgate.providers.http import (
+    accepted_id,
+    dig,
+    expect_dict,
+    fetch_user_input,
+    request_id_of,
+    request_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -353,32 +357,9 @@ class ComfyUIAdapter(AdapterBase):
         return f"{subfolder}/{stored}" if isinstance(subfolder, str) and subfolder else stored
 
     async def _fetch_image(self, url: str) -> bytes:
-        """Download an input image a user named, through the guarded client only.
-
-        Refuses more than ``MAX_IMAGE_BYTES`` or ``FETCH_TIMEOUT_S`` in all; the error
-        the tenant sees never quotes what the URL answered."""
-        client = self._ctx.user_http
-        if client is None:
-            raise UpstreamRejected("input URL not allowed: this gateway fetches no input URLs")
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async with asyncio.timeout(FETCH_TIMEOUT_S):
-                async with client.stream("GET", url, timeout=FETCH_TIMEOUT_S) as response:
-                    if not response.is_success:
-                        raise UpstreamRejected(
-                            f"could not fetch the input image: it answered HTTP {response.status_code}"
-                        )
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > MAX_IMAGE_BYTES:
-                            raise UpstreamRejected("the input image is too large")
-                        chunks.append(chunk)
-        except TimeoutError as exc:
-            raise UpstreamRejected("could not fetch the input image: it took too long") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamRejected(f"input URL not allowed or unreachable ({type(exc).__name__})") from exc
-        return b"".join(chunks)
+        """An input image a user named, through the guarded client only (``fetch_user_input``)."""
+        data, _ = await fetch_user_input(self._ctx, url, max_bytes=MAX_IMAGE_BYTES, timeout_s=FETCH_TIMEOUT_S)
+        return data
 
     @staticmethod
     def prompt_id_for(attempt: SubmitAttempt) -> str:

@@ -56,6 +56,7 @@ from vidgate.providers.http import (
     dig,
     error_for_status,
     expect_dict,
+    fetch_user_input,
     merge_under,
     request_id_of,
     request_json,
@@ -135,29 +136,12 @@ def _parse_data_url(url: str) -> tuple[str, str]:
 
 
 async def _download_image(ctx: ProviderContext, url: str) -> tuple[bytes, str]:
-    """Fetch an input image the client gave by URL (bounded in size and time).
-
-    Only through ``ctx.user_http`` (the URL guard checks every hop); the answer's
-    body never goes into an error message."""
-    if ctx.user_http is None:
-        raise UpstreamRejected("input URL not allowed: this gateway fetches no input URLs")
-    data = bytearray()
-    try:
-        async with ctx.user_http.stream("GET", url, timeout=ctx.timeout_s) as response:
-            if not response.is_success:
-                raise UpstreamRejected(f"could not fetch the input image: HTTP {response.status_code}")
-            async for chunk in response.aiter_bytes(CHUNK):
-                data += chunk
-                if len(data) > MAX_IMAGE_BYTES:
-                    raise UpstreamRejected("the input image is larger than 20 MiB")
-            mime = response.headers.get("content-type", "").split(";")[0].strip()
-    except httpx.TimeoutException as exc:
-        raise UpstreamRejected("could not fetch the input image: it took too long") from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamRejected(f"input URL not allowed or unreachable ({type(exc).__name__})") from exc
+    """An input image the client gave by URL, through the guarded client (see ``fetch_user_input``)."""
+    data, content_type = await fetch_user_input(ctx, url, max_bytes=MAX_IMAGE_BYTES)
+    mime = content_type.split(";")[0].strip()
     if not mime.startswith("image/"):
         mime = mimetypes.guess_type(urlsplit(url).path)[0] or "image/jpeg"
-    return bytes(data), mime
+    return data, mime
 
 
 async def veo_image(ctx: ProviderContext, url: str, *, gcs_ok: bool = False) -> JSON:

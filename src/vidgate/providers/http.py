@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from vidgate.net.fetch import NOT_ALLOWED, FetchFailed, FetchRefused, fetch_bytes
 from vidgate.providers.base import (
     JSON,
     CallbackRequest,
@@ -320,3 +321,30 @@ async def stream_http_output(ctx: ProviderContext, output: UpstreamOutput) -> As
         raise UpstreamTimeout("download of the output timed out") from exc
     except httpx.TransportError as exc:
         raise UpstreamUnavailable(f"download failed: {type(exc).__name__}") from exc
+
+
+USER_INPUT_MAX_BYTES = 20 * 1024 * 1024
+USER_INPUT_TIMEOUT_S = 30.0  # in all, for one input a user named by URL
+
+
+async def fetch_user_input(
+    ctx: ProviderContext,
+    url: str,
+    *,
+    max_bytes: int = USER_INPUT_MAX_BYTES,
+    timeout_s: float = USER_INPUT_TIMEOUT_S,
+) -> tuple[bytes, str]:
+    """An input a user named by URL (an image to upload inline): (bytes, content type).
+
+    Only through ``ctx.user_http``, the pinned client that checks every connection and
+    every redirect hop (``vidgate.net.fetch``); capped in size and time. A refusal is
+    ``UpstreamRejected("input URL not allowed")`` and no error ever quotes what the URL
+    answered."""
+    if ctx.user_http is None:
+        raise UpstreamRejected(f"{NOT_ALLOWED}: this gateway fetches no input URLs")
+    try:
+        return await fetch_bytes(
+            ctx.user_http, url, param="image_url", max_bytes=max_bytes, timeout_s=timeout_s
+        )
+    except (FetchRefused, FetchFailed) as exc:
+        raise UpstreamRejected(exc.message) from None

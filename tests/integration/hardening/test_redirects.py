@@ -190,3 +190,35 @@ async def test_a_webhook_to_an_allowed_host_that_redirects_inside_is_not_followe
         assert private.connections == 0
     finally:
         await db.dispose()
+
+
+async def test_a_worker_side_image_fetch_refuses_every_redirect_inside(
+    private: Listener, redirector: Listener
+) -> None:
+    """ComfyUI uploads a user's first frame itself, in the worker: the same guarded fetch."""
+    import json
+
+    from tests.integration.providers.test_comfyui import I2V, LTX, REQ
+    from vidgate.domain.request import ImageInput
+    from vidgate.providers.base import ProviderContext, SubmitAttempt, UpstreamRejected
+    from vidgate.providers.comfyui import ComfyUIAdapter
+
+    async with pinned_client(_guard(), follow_redirects=True) as user_http, pinned_client(_guard()) as http:
+        ctx = ProviderContext(
+            http=http,
+            api_key=None,
+            base_url="http://cdn.allowed.test:9",  # never reached: the fetch fails first
+            options={"workflow": json.dumps(I2V)},
+            user_http=user_http,
+        )
+        adapter = ComfyUIAdapter(ctx)
+        for target in _targets(private.port):
+            redirector.location = target
+            image = ImageInput(url=f"http://cdn.allowed.test:{redirector.port}/frame.png")
+            with pytest.raises(UpstreamRejected) as caught:
+                await adapter.submit(
+                    REQ.model_copy(update={"images": (image,)}), LTX, SubmitAttempt.first("j")
+                )
+            assert caught.value.message == NOT_ALLOWED, target
+            assert SECRET.decode() not in str(caught.value)
+    assert private.connections == 0

@@ -169,7 +169,7 @@ async def test_image_is_uploaded_and_injected(
     await adapter.submit(by_url, LTX, ATTEMPT)
     assert fake.uploads[graph_sent(fake, 1)["1"]["inputs"]["image"]][4:8] == b"ftyp"
     missing = REQ.model_copy(update={"images": (ImageInput(url=f"{fake.base_url}/nope.png"),)})
-    with pytest.raises(UpstreamRejected, match="could not fetch"):
+    with pytest.raises(UpstreamRejected, match="answered HTTP 404"):
         await adapter.submit(missing, LTX, ATTEMPT)
     with pytest.raises(UpstreamRejected, match="needs an image"):
         await adapter.submit(REQ, LTX, ATTEMPT)
