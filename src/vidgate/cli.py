@@ -64,6 +64,7 @@ def _options(
 # ------------------------------------------------------------------- serve
 
 
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -155,6 +156,7 @@ def _announcing_server(config: Any, on_listening: Callable[[], None]) -> Any:
     return Server(config)
 
 
+@app.command()
 def worker(
     data_dir: DataDir = None,
     metrics_port: Annotated[
@@ -207,6 +209,7 @@ def worker(
     asyncio.run(main())
 
 
+@app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Bring the database schema up to date (serve and worker also do this at start)."""
     from vidgate.startup import preflight

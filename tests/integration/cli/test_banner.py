@@ -48,7 +48,8 @@ def start_and_read_banner(data_dir: Path) -> tuple[list[str], str]:
     finally:
         if process.poll() is None:
             process.kill()
-            process.wait()
+            process.wait(timeout=30)
+        process.stdout.close()
 
 
 def test_banner_after_listening_and_the_demo_key_on_the_first_start_only(tmp_path: Path) -> None:

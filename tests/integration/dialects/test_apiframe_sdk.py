@@ -33,7 +33,7 @@ from vidgate.billing.accounts import ensure_account, issue_key, top_up
 from vidgate.config import Settings
 from vidgate.money import micros_from_usd
 from vidgate.runtime.app import create_app
-from vidgate.store.engine import Database
+from vidgate.store.engine import Database, open_database
 from vidgate.testing.server import free_port, serve_in_thread
 
 STATUSES = ["QUEUED", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"]
@@ -214,7 +214,7 @@ def served(settings: Settings) -> Iterator[tuple[Settings, str, str]]:
 @pytest.fixture
 async def gateway_ports(served: tuple[Settings, str, str]) -> AsyncIterator[Served]:
     settings, main, dialect = served
-    db = Database(settings.resolved_database_url)
+    db = open_database(settings)
     try:
         yield Served(main, dialect, db)
     finally:

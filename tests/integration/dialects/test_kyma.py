@@ -272,15 +272,18 @@ async def test_case_12_image_url_goes_to_the_i2v_variant(live: tuple[Gateway, Fa
     assert [p for m, p, _ in fake.requests if m == "POST"][-1].endswith("/text-to-video")
 
 
-async def test_case_13_extra_is_forwarded_verbatim_and_unvalidated(
+async def test_case_13_extra_is_forwarded_verbatim_but_never_over_a_validated_field(
     live: tuple[Gateway, FalFake, str],
 ) -> None:
+    """The seed forwards ``extra`` verbatim; issue 14 adds that it merges UNDER what vidgate
+    validated, so it adds fields but cannot replace one (here the checked aspect ratio)."""
     gw, fake, key = live
     extra = {"seed": 42, "aspect_ratio": "9:16", "anything": {"nested": [1, 2]}}
     job = await submit(gw, key, {"model": "kling-2.5-pro", "prompt": "p", "extra": extra})
     await wait_for(gw, key, job["id"], TERMINAL)
     sent = next(body for method, _, body in fake.requests if method == "POST")
-    assert {k: sent[k] for k in extra} == extra
+    assert sent["seed"] == 42 and sent["anything"] == {"nested": [1, 2]}
+    assert sent["aspect_ratio"] == "16:9"  # the validated value, not the pass-through one
 
 
 async def test_case_14_an_unknown_job_is_404(gateway: Gateway) -> None:

@@ -22,6 +22,11 @@ from tests.acceptance.conftest import Served, start_server, stop_server
 load_all_checks()
 ALL_CHECKS = list(CHECKS.get_all())
 EXAMPLES = 15
+# Native MiniMax answers every business error, a refused key included, with HTTP 200 and a
+# base_resp code (1004): the /minimax-native mount does the same on purpose (issue 13), so
+# schemathesis's "a refused key is 401 or 403" cannot hold there. Every other check does.
+NATIVE_MINIMAX = "/minimax-native/"
+WITHOUT_AUTH_STATUS = [c for c in ALL_CHECKS if c.__name__ != "ignored_auth"]
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +63,9 @@ def test_every_operation_with_every_check(server: Served) -> None:
         @given(case=operation.as_strategy())
         def check(case: schemathesis.Case) -> None:
             try:
-                case.call_and_validate(
-                    base_url=server.base_url, headers=headers, checks=ALL_CHECKS, timeout=30
-                )
+                native = case.operation.path.startswith(NATIVE_MINIMAX)
+                checks = WITHOUT_AUTH_STATUS if native else ALL_CHECKS
+                case.call_and_validate(base_url=server.base_url, headers=headers, checks=checks, timeout=30)
             except FailureGroup as group:
                 for failure in group.exceptions:
                     key = f"{case.method} {case.operation.path}: {failure.title}"
