@@ -30,6 +30,7 @@ import contextlib
 import logging
 import os
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -174,10 +175,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -222,3 +223,17 @@ def _private_sqlite_files(url: str) -> None:
         with contextlib.suppress(FileNotFoundError, PermissionError):
             if sidecar.stat().st_mode & 0o077:
                 sidecar.chmod(OWNER_ONLY_FILE)
+
+
+def _wal(cursor: Any) -> None:
+    """Switch a connection's database to WAL. The first switch of a new file needs the file
+    to itself and does not wait on the busy handler, so several processes opening one new
+    database at once (replicas starting together) retry it briefly instead of failing."""
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, whichever adapter; re-raised
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.02)
