@@ -58,7 +58,8 @@ OWNER_ONLY_FILE = 0o600
 _RETRYABLE_STATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
 # Connection exceptions (class 08) and the server shutting down or starting up.
 _UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03"})
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 8.0  # a server that does not answer a connect in this long is down
+POOL_WAIT_S = 30.0  # waiting for a free pooled connection is queueing under load, not an outage
 RETRY_ATTEMPTS = 6
 
 
@@ -77,7 +78,7 @@ class Database:
         if null_pool:
             kwargs["poolclass"] = NullPool
         elif not self.is_sqlite:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=CONNECT_TIMEOUT_S)
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=POOL_WAIT_S)
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
             _private_sqlite_files(url)
