@@ -22,6 +22,7 @@ from vidgate.catalog.loader import load_catalog
 from vidgate.domain.job import Principal
 from vidgate.domain.request import GenerationRequest
 from vidgate.domain.states import JobStatus
+from vidgate.keyring import Keyring
 from vidgate.media.storage import LocalStorage
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
@@ -31,11 +32,12 @@ from vidgate.store.engine import Database
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set VIDGATE_TEST_DATABASE_URL")
 
 PROCESSES = 3
+KEYRING = Keyring(b"lock-order-secret")  # every process of one deployment shares it
 ROUNDS = 25
 
 
 def _services(url: str, folder: str) -> tuple[Database, JobService, JobLifecycle]:
-    db = Database(url)
+    db = Database(url, keyring=KEYRING)
     catalog = load_catalog(None)
     lifecycle = JobLifecycle(db, catalog)
     jobs = JobService(
@@ -80,7 +82,7 @@ def _run_churn(url: str, folder: str, principal: Principal, worker: int) -> list
 async def test_holds_and_settlements_from_separate_processes_never_deadlock(
     database_url: str, tmp_path: Path
 ) -> None:
-    db = Database(database_url)
+    db = Database(database_url, keyring=KEYRING)
     from vidgate.store.migrate import migrate
 
     await migrate(db)
