@@ -183,6 +183,14 @@ jobs = Table(
     Column("outputs", JSON(none_as_null=True), nullable=True),  # UpstreamOutput list once done upstream
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("eta_s", Float, nullable=True),
+    Column("upstream_key", String(40), nullable=True),  # which key of the provider's pool (a label)
+    # What the upstream charged for the job (migration 0005): the figure reports use,
+    # the catalog's estimate and the upstream's own report, its units, and the source.
+    Column("upstream_cost_micros", Money, nullable=True),
+    Column("upstream_cost_estimate_micros", Money, nullable=True),
+    Column("upstream_cost_reported_micros", Money, nullable=True),
+    Column("upstream_cost_units", String(80), nullable=True),
+    Column("upstream_cost_source", String(16), nullable=True),
     # Outcome
     Column("error_code", String(60), nullable=True),
     Column("error_message", Text, nullable=True),
@@ -206,6 +214,7 @@ jobs = Table(
     Index("ix_jobs_due", "run_at"),
     Index("ix_jobs_account_created", "account_id", "mode", "created_at", "id"),
     Index("ix_jobs_upstream", "provider", "upstream_id"),
+    Index("ix_jobs_completed", "completed_at"),
     Index(
         "uq_jobs_idempotency",
         "account_id",
@@ -258,8 +267,34 @@ upstream_attempts = Table(
     Column("error_code", String(60), nullable=True),
     Column("error_message", Text, nullable=True),
     Column("possible_duplicate", Boolean, nullable=False, server_default=text("false")),
+    Column("upstream_key", String(40), nullable=True),
     Column("started_at", Timestamp, nullable=False),
     Column("ended_at", Timestamp, nullable=True),
     CheckConstraint("outcome IN ('pending', 'accepted', 'refused', 'unknown')", name="outcome"),
     UniqueConstraint("job_id", "number", name="uq_upstream_attempts_job_number"),
+)
+
+
+# Per-model route settings an operator changes at run time (migration 0005): JSON of
+# {"policy": ..., "routes": [{"provider", "model", "enabled", "weight"}, ...]} in order.
+route_config = Table(
+    "route_config",
+    metadata,
+    Column("model_id", String(120), primary_key=True),
+    Column("config", JSON, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("updated_by", String(120), nullable=False),
+)
+
+# Every admin action (API, CLI or console), who and when (migration 0005).
+admin_audit = Table(
+    "admin_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Timestamp, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_admin_audit_at", "at"),
 )

@@ -1,46 +1,26 @@
-"""The admin API at ``/admin``: accounts, keys, top-ups and any account's ledger.
-
-Enabled only when ``VIDGATE_ADMIN_TOKEN`` is set. The token comes only as
-``Authorization: Bearer <token>`` (the scheme in any case) and is compared in
-constant time. Without it every admin route answers 404, as if it did not exist.
-"""
+"""Admin: accounts, keys, top-ups and any account's ledger."""
 
 from __future__ import annotations
 
-import hmac
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from vidgate.api.auth import bearer_token
-from vidgate.api.context import Services, services
+from vidgate.api.admin.access import Admin
+from vidgate.api.context import Services
 from vidgate.api.native import ledger_entry
 from vidgate.billing.accounts import create_account, issue_key, revoke_key, top_up
-from vidgate.errors import AuthenticationFailed, NotFound
+from vidgate.clock import utcnow
+from vidgate.errors import NotFound
 from vidgate.money import format_usd, micros_from_usd
 from vidgate.store import accounts as account_store
+from vidgate.store import audit
 from vidgate.store import ledger as ledger_store
 from vidgate.store.accounts import AccountRow, KeyRow
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-
-
-async def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> Services:
-    svc = services(request)
-    token = svc.settings.admin_token
-    if not token:
-        raise NotFound(f"no route for {request.method} {request.url.path}")
-    given = bearer_token(authorization)
-    if given is None or not hmac.compare_digest(
-        given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")
-    ):
-        raise AuthenticationFailed("invalid admin token", code="invalid_admin_token")
-    return svc
-
-
-Admin = Annotated[Services, Depends(admin)]
 
 
 class NewAccount(BaseModel):
@@ -102,21 +82,32 @@ async def _account(svc: Services, account_id: str) -> AccountRow:
 
 
 @router.post("/accounts", status_code=201)
-async def new_account(body: NewAccount, svc: Admin) -> dict[str, Any]:
+async def new_account(body: NewAccount, caller: Admin) -> dict[str, Any]:
+    svc = caller.svc
     async with svc.db.transaction() as conn:
         row = await create_account(conn, body.name, rate_limit_per_minute=body.rate_limit_per_minute)
+        await audit.record(
+            conn,
+            actor=caller.actor,
+            action="account.create",
+            target=row.id,
+            at=utcnow(),
+            details={"name": body.name, "rate_limit_per_minute": body.rate_limit_per_minute},
+        )
     return _account_json(row)
 
 
 @router.get("/accounts")
-async def all_accounts(svc: Admin) -> dict[str, Any]:
+async def all_accounts(caller: Admin) -> dict[str, Any]:
+    svc = caller.svc
     async with svc.db.read() as conn:
         rows = await account_store.list_accounts(conn)
     return {"object": "list", "data": [_account_json(r) for r in rows]}
 
 
 @router.get("/accounts/{account_id}")
-async def one_account(account_id: str, svc: Admin) -> dict[str, Any]:
+async def one_account(account_id: str, caller: Admin) -> dict[str, Any]:
+    svc = caller.svc
     row = await _account(svc, account_id)
     async with svc.db.read() as conn:
         balances = {mode: await ledger_store.balance(conn, row.id, mode) for mode in ("live", "test")}
@@ -132,7 +123,8 @@ async def one_account(account_id: str, svc: Admin) -> dict[str, Any]:
 
 
 @router.post("/accounts/{account_id}/keys", status_code=201)
-async def new_key(account_id: str, body: NewKey, svc: Admin) -> dict[str, Any]:
+async def new_key(account_id: str, body: NewKey, caller: Admin) -> dict[str, Any]:
+    svc = caller.svc
     row = await _account(svc, account_id)
     async with svc.db.transaction() as conn:
         issued = await issue_key(
@@ -148,34 +140,54 @@ async def new_key(account_id: str, body: NewKey, svc: Admin) -> dict[str, Any]:
             else None,
         )
         key = await account_store.key_by_id(conn, issued.id)
+        await audit.record(
+            conn,
+            actor=caller.actor,
+            action="key.issue",
+            target=row.id,
+            at=utcnow(),
+            details={"key_id": issued.id, "mode": body.mode, "name": body.name},
+        )
     assert key is not None
     return {**_key_json(key), "secret": issued.secret}
 
 
 @router.delete("/keys/{key_id}")
-async def delete_key(key_id: str, svc: Admin) -> dict[str, Any]:
+async def delete_key(key_id: str, caller: Admin) -> dict[str, Any]:
+    svc = caller.svc
     async with svc.db.transaction() as conn:
         await revoke_key(conn, key_id)
+        await audit.record(conn, actor=caller.actor, action="key.revoke", target=key_id, at=utcnow())
     return {"id": key_id, "revoked": True}
 
 
 @router.post("/accounts/{account_id}/topups", status_code=201)
-async def new_topup(account_id: str, body: TopUp, svc: Admin) -> dict[str, Any]:
+async def new_topup(account_id: str, body: TopUp, caller: Admin) -> dict[str, Any]:
+    svc = caller.svc
     row = await _account(svc, account_id)
     async with svc.db.transaction() as conn:
         await top_up(conn, row, micros=micros_from_usd(body.amount), mode=body.mode, memo=body.memo)
         balance = await ledger_store.balance(conn, row.id, body.mode)
+        await audit.record(
+            conn,
+            actor=caller.actor,
+            action="account.topup",
+            target=row.id,
+            at=utcnow(),
+            details={"amount": str(body.amount), "mode": body.mode, "memo": body.memo},
+        )
     return {"account_id": row.id, "mode": body.mode, "balance": format_usd(balance.available_micros)}
 
 
 @router.get("/accounts/{account_id}/ledger")
 async def account_ledger(
     account_id: str,
-    svc: Admin,
+    caller: Admin,
     mode: Literal["live", "test"] = "live",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> dict[str, Any]:
+    svc = caller.svc
     row = await _account(svc, account_id)
     async with svc.db.read() as conn:
         entries = await ledger_store.entries(conn, row.id, mode, limit=limit + 1, before_id=before)
@@ -185,7 +197,3 @@ async def account_ledger(
         "data": [ledger_entry(e) for e in page],
         "has_more": len(entries) > limit,
     }
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(router)

@@ -1,0 +1,55 @@
+"""Who may use the admin API, and who they say they are.
+
+The token comes only as ``Authorization: Bearer <token>`` (the scheme in any case)
+and is compared in constant time. Without ``VIDGATE_ADMIN_TOKEN`` every admin route
+answers 404, as if it did not exist. The token is shared, so the audit trail names
+the person by the ``X-Vidgate-Actor`` header the console and CLI send (a name the
+operator gave, at most 120 printable characters), or ``admin`` without one.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from vidgate.api.auth import bearer_token
+from vidgate.api.context import Services, services
+from vidgate.errors import AuthenticationFailed, NotFound
+
+DEFAULT_ACTOR = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class AdminCaller:
+    svc: Services
+    actor: str
+
+
+def actor_name(header: str | None) -> str:
+    if not header:
+        return DEFAULT_ACTOR
+    cleaned = "".join(ch for ch in header if ch.isprintable()).strip()[:120]
+    return cleaned or DEFAULT_ACTOR
+
+
+async def admin(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_vidgate_actor: Annotated[str | None, Header()] = None,
+) -> AdminCaller:
+    svc = services(request)
+    token = svc.settings.admin_token
+    if not token:
+        raise NotFound(f"no route for {request.method} {request.url.path}")
+    given = bearer_token(authorization)
+    if given is None or not hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")
+    ):
+        raise AuthenticationFailed("invalid admin token", code="invalid_admin_token")
+    return AdminCaller(svc=svc, actor=actor_name(x_vidgate_actor))
+
+
+Admin = Annotated[AdminCaller, Depends(admin)]
