@@ -48,7 +48,11 @@ class PriceRule(BaseModel):
     variants: dict[str, Decimal] = Field(default_factory=dict)
     unit: Literal["usd", "credit"] = "usd"
     credit_usd: Decimal = DEFAULT_CREDIT_USD  # USD per credit (credit prices only)
-    source: Literal["seed", "inferred", "operator"] = "seed"
+    # What an upstream calls its credit ("credits", "units"), for upstream costs.
+    unit_name: str = "credits"
+    # seed: from the seed documents; published: from the seller's own price page
+    # (upstream costs: the provider's); inferred: derived, not published; operator: set here.
+    source: Literal["seed", "published", "inferred", "operator"] = "seed"
 
     @model_validator(mode="after")
     def _has_a_price(self) -> PriceRule:
@@ -70,6 +74,11 @@ class RouteSpec(BaseModel):
     # sells (Thalam sells 1-30 s; Kling makes 5 or 10): the worker asks for the
     # shortest one at least as long as requested, and skips the route when none is.
     durations: tuple[int, ...] = ()
+    # What the upstream charges for a job on this route, by the same rules as a sale
+    # price, its ``source`` published or inferred. None when nobody has said.
+    cost: PriceRule | None = None
+    # Share of jobs under the "weighted" routing policy (0 keeps the route for failover only).
+    weight: int = Field(1, ge=0)
 
 
 class ModelSpec(BaseModel):

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from vidgate.catalog.models import ModelSpec, PriceRule
+from vidgate.catalog.models import ModelSpec, PriceRule, RouteSpec
 from vidgate.domain.request import GenerationRequest
 from vidgate.errors import InvalidRequest, ModelUnavailable
 from vidgate.money import MICROS_PER_USD, round_micros
@@ -79,6 +79,40 @@ def quote(spec: ModelSpec, req: GenerationRequest, *, credit_usd: Decimal | None
         return Quote(micros, (line,), credits, variant, rule.rule)
     micros = round_micros(price * MICROS_PER_USD)
     return Quote(micros, (QuoteLine(f"{head}: {how}", micros),), None, variant, rule.rule)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCost:
+    """What an upstream charges for one job: micro-USD, in its own units where it bills
+    in credits ("12.5 credits"), and where the figure comes from."""
+
+    micros: int
+    units: str | None
+    source: str
+
+
+def upstream_cost(spec: ModelSpec, route: RouteSpec, req: GenerationRequest) -> UpstreamCost | None:
+    """The catalog's estimate of what ``route``'s upstream charges for ``req``.
+
+    Priced for the clip the upstream is asked to make: a route that makes only some
+    lengths is asked for the shortest one at least as long as ordered. None when the
+    route states no cost or has no price for this combination of inputs.
+    """
+    rule = route.cost
+    if rule is None:
+        return None
+    ordered = _duration(spec, req)
+    made = min((d for d in route.durations if d >= ordered), default=ordered) if route.durations else ordered
+    variant = variant_key(rule, spec, req, duration=made)
+    if variant is not None and variant not in rule.variants and rule.amount is None:
+        return None
+    amount = _amount(rule, spec, variant)
+    seconds = _priced_duration(req, made) if made == ordered else Decimal(made)
+    price, _ = _apply_rule(rule, amount, seconds)
+    if rule.unit == "credit":
+        units = f"{price.normalize():f} {rule.unit_name}"
+        return UpstreamCost(round_micros(price * rule.credit_usd * MICROS_PER_USD), units, rule.source)
+    return UpstreamCost(round_micros(price * MICROS_PER_USD), None, rule.source)
 
 
 def settle_amount(
