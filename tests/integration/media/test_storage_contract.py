@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -16,7 +16,9 @@ from vidgate.media.storage import (
     TooLarge,
 )
 
-DATA = os.urandom(700_000)  # several read chunks, under one multipart part
+# Several read chunks, under one multipart part. Seeded, so every pytest-xdist worker
+# collects the same parametrised test ids.
+DATA = random.Random(7).randbytes(700_000)
 
 
 async def chunks_of(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
