@@ -287,3 +287,37 @@ async def test_cheapest_first_takes_the_cheaper_route_and_a_policy_change_applie
     )
     assert ordered.status_code == 200, ordered.text
     assert (await run())["upstream"]["provider"] == "kling"
+
+
+async def test_a_process_reads_the_settings_again_once_its_snapshot_is_two_seconds_old(
+    settings: Settings,
+) -> None:
+    """The bound on staleness, on a clock the test moves (no sleeping, no timing)."""
+    from vidgate.catalog.loader import load_catalog
+    from vidgate.catalog.routing import RouteConfig, RouteSetting
+    from vidgate.service.routes import MAX_AGE_S, RouteSettings
+    from vidgate.store.engine import open_database
+    from vidgate.store.migrate import migrate
+
+    catalog = load_catalog()
+    spec = catalog.get("kling-3-pro")
+    admin_db, worker_db = open_database(settings, null_pool=True), open_database(settings, null_pool=True)
+    await migrate(admin_db)
+    now = [1000.0]
+    admin, worker = RouteSettings(admin_db, catalog), RouteSettings(worker_db, catalog, clock=lambda: now[0])
+    try:
+        assert [s.enabled for s in (await worker.current(spec)).routes] == [True, True]
+        off = RouteConfig("ordered", (RouteSetting("kling", "kling-v3", False), RouteSetting(**FAL)))
+        await admin.update("kling-3-pro", off, actor="ops")
+        assert (await admin.current(spec)) == off  # the process that made it sees it at once
+        now[0] += MAX_AGE_S - 0.1
+        assert (await worker.current(spec)).routes[0].enabled  # within the bound: the snapshot
+        assert worker.cached(spec).routes[0].enabled
+        now[0] += 0.1
+        assert (await worker.current(spec)) == off
+        assert worker.cached(spec) == off
+    finally:
+        await admin.aclose()
+        await worker.aclose()
+        await admin_db.dispose()
+        await worker_db.dispose()
