@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from vidgate.api.admin import accounts
+from vidgate.api.admin import accounts, routes
 
 
 def install(app: FastAPI) -> None:
     app.include_router(accounts.router)
+    app.include_router(routes.router)
