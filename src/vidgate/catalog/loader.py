@@ -269,6 +269,14 @@ def _normalised(raw: RawEntry, origin: str) -> RawEntry:
     price = result.get("price")
     if isinstance(price, dict):
         result["price"] = _exact_price(price)
+    routes = result.get("routes")
+    if isinstance(routes, list):
+        result["routes"] = [
+            {**route, "cost": _exact_price(route["cost"])}
+            if isinstance(route, dict) and isinstance(route.get("cost"), dict)
+            else route
+            for route in routes
+        ]
     return result
 
 
