@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from vidgate.api.admin import accounts
+from vidgate.api.admin import accounts, reports
 
 
 def install(app: FastAPI) -> None:
     app.include_router(accounts.router)
+    app.include_router(reports.router)
