@@ -133,6 +133,7 @@ def parse_time(text: str, param: str) -> datetime:
 
 
 async def margin_report(db: Database, query: ReportQuery) -> Report:
+    """One row per group of the jobs that ended in the window, and the totals (one read)."""
     since, until, mode = query.since, query.until, query.mode
     async with db.read() as conn:
         groups = await report_store.totals(conn, query.by, since=since, until=until, mode=mode)
