@@ -24,6 +24,7 @@ import typer
 from vidgate import __version__
 from vidgate.cli_accounts import accounts_app, keys_app
 from vidgate.cli_common import DataDir, console, settings_from
+from vidgate.cli_reports import report
 from vidgate.cli_routes import routes
 from vidgate.cli_tools import docs, fake_upstream, generate, models, providers_app
 from vidgate.logs import configure as configure_logging
@@ -37,7 +38,7 @@ app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(providers_app, name="providers")
-for command in (models, docs, generate, routes):
+for command in (models, docs, generate, report, routes):
     app.command()(command)
 app.command("fake-upstream")(fake_upstream)
 

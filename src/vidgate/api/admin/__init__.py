@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from vidgate.api.admin import accounts, routes
+from vidgate.api.admin import accounts, reports, routes
 
 
 def install(app: FastAPI) -> None:
     app.include_router(accounts.router)
     app.include_router(routes.router)
+    app.include_router(reports.router)
