@@ -230,10 +230,12 @@ async def make_key(url: str, account: str, *, mode: str = "test", credit_usd: st
 
     from vidgate.billing.accounts import ensure_account, issue_key, top_up
     from vidgate.domain.job import Principal
+    from vidgate.keyring import Keyring
     from vidgate.money import micros_from_usd
     from vidgate.store.engine import Database
 
-    db = Database(url, null_pool=True)
+    # the gateway under benchmark runs with bench_env's secret: its keyring must match
+    db = Database(url, null_pool=True, keyring=Keyring(BENCH_SECRET.encode()))
     try:
         async with db.transaction() as conn:
             row = await ensure_account(conn, account)
@@ -327,13 +329,16 @@ def vidgate_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "vidgate", *args]
 
 
+BENCH_SECRET = "bench-secret"
+
+
 def bench_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a gateway process under benchmark (no inherited VIDGATE_* noise)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")}
     env.update(
         VIDGATE_DATA_DIR=str(data_dir),
         VIDGATE_DATABASE_URL=database_url,
-        VIDGATE_SECRET_KEY="bench-secret",
+        VIDGATE_SECRET_KEY=BENCH_SECRET,
         VIDGATE_LOG_LEVEL="warning",
     )
     env.update(extra)

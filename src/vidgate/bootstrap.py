@@ -21,9 +21,9 @@ from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 
-from vidgate.billing.accounts import IssuedKey, ensure_account, issue_key, revoke_key, top_up
+from vidgate.billing.accounts import IssuedKey, create_account, ensure_account, issue_key, revoke_key, top_up
 from vidgate.config import Settings
-from vidgate.errors import GatewayError, NotFound
+from vidgate.errors import Conflict, GatewayError, NotFound
 from vidgate.money import micros_from_usd, usd
 from vidgate.startup import OperatorError, check_data_dir, check_database
 from vidgate.store import accounts as account_store
@@ -57,13 +57,16 @@ async def first_run(settings: Settings) -> IssuedKey | None:
 
     Several processes may start at once on one database (API replicas): one makes the
     demo account, the others find it or lose the race on its unique name, and say nothing.
+    The account is inserted, never got-or-created: a replica whose look-up missed an
+    account committed a moment later must fail on the name, not issue a second key.
     """
     path = demo_key_path(settings)
     try:
         async with _database(settings) as db, db.transaction() as conn:
-            if await account_store.account_by_name(conn, DEMO_ACCOUNT) is not None:
+            try:
+                account = await create_account(conn, DEMO_ACCOUNT)
+            except Conflict:  # made earlier, or by a replica at the same moment
                 return None
-            account = await ensure_account(conn, DEMO_ACCOUNT)
             issued = await issue_key(conn, account, mode="test", name="first-run demo key")
             await top_up(
                 conn,
@@ -72,7 +75,7 @@ async def first_run(settings: Settings) -> IssuedKey | None:
                 mode="test",
                 memo="demo test credit",
             )
-    except IntegrityError:
+    except IntegrityError:  # the key or the credit collided with a replica's (belt and braces)
         return None
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -147,7 +147,13 @@ def _shown_host(host: str) -> str:
 
 
 def _announcing_server(config: Any, on_listening: Callable[[], None]) -> Any:
-    """uvicorn's server, calling ``on_listening`` once its socket accepts (prints the banner)."""
+    """uvicorn's server, calling ``on_listening`` once its socket accepts (prints the banner).
+
+    After a graceful shutdown uvicorn raises the signal that asked for it again, so a
+    SIGTERM'd process would end killed by SIGTERM (status 143) although it drained and
+    stopped cleanly. A SIGTERM that was handled ends with status 0; a Ctrl-C still ends
+    as an interrupt (130).
+    """
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -155,6 +161,12 @@ def _announcing_server(config: Any, on_listening: Callable[[], None]) -> Any:
             await super().startup(sockets=sockets)
             if self.started:
                 on_listening()
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals[:] = [s for s in self._captured_signals if s != signal.SIGTERM]
 
     return Server(config)
 

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
     metrics_host: str = "127.0.0.1"  # where `vidgate worker --metrics-port` listens
-    metrics_cache_s: float = 5.0  # /metrics reads the store gauges at most this often
+    metrics_refresh_s: float = Field(default=15.0, gt=0)  # a background timer reads the store gauges
     url_allowlist: str = ""  # comma-separated hosts and CIDRs the SSRF guard lets through
 
     extra: dict[str, str] = Field(default_factory=dict, exclude=True)

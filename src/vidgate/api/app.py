@@ -118,7 +118,14 @@ async def _callback(provider: str, request: Request) -> Response:
     if result is None:
         return JSONResponse({"ok": False}, status_code=400)
     # Only a wake-up: the worker polls and decides. So a callback that comes twice, out of
-    # order, late (the job has ended) or for an unknown job changes nothing by itself.
-    if await svc.lifecycle.wake_by_upstream(provider, result.upstream_id) is not None:
+    # order, late (the job has ended) or for an unknown job changes nothing by itself. A
+    # verified one for a job whose submit answer we never read names its upstream job.
+    tracked = await svc.lifecycle.wake_by_upstream(provider, result.upstream_id) is not None
+    job_id = call.query.get("job")
+    if tracked or (
+        result.verified
+        and job_id
+        and await svc.lifecycle.callback_for_open_attempt(job_id, provider, result.upstream_id)
+    ):
         svc.wake_worker()
     return JSONResponse({"ok": True})

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidgate.billing.keys import display_prefix, generate_key, hash_key
@@ -43,6 +44,34 @@ async def ensure_account(
         if rate_limit_per_minute is not None:
             await account_store.update_account(conn, found.id, rate_limit_per_minute=rate_limit_per_minute)
         return found
+    return await _insert(conn, name, rate_limit_per_minute)
+
+
+async def create_account(
+    conn: AsyncConnection, name: str, *, rate_limit_per_minute: int | None = None
+) -> AccountRow:
+    """A NEW account named ``name``: ``Conflict`` when one exists, also when another
+    transaction creates it at the same moment (the unique name makes the insert fail,
+    inside a savepoint so the caller's transaction lives on), never the other's account.
+
+    (``ensure_account`` is get-or-create: on PostgreSQL each statement sees what was
+    committed just before it, so a look-up, then a get-or-create, can find an account
+    that the first look-up did not, and the caller would go on as if it had made it.)
+    """
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidRequest("an account name is 1 to 200 characters", param="name")
+    taken = Conflict(f"an account named {name!r} already exists", param="name")
+    if await account_store.account_by_name(conn, name) is not None:
+        raise taken
+    try:
+        async with conn.begin_nested():
+            return await _insert(conn, name, rate_limit_per_minute)
+    except IntegrityError as exc:
+        raise taken from exc
+
+
+async def _insert(conn: AsyncConnection, name: str, rate_limit_per_minute: int | None) -> AccountRow:
     return await account_store.insert_account(
         conn,
         id=new_id("acct"),
@@ -51,14 +80,6 @@ async def ensure_account(
         created_at=utcnow(),
         rate_limit_per_minute=rate_limit_per_minute,
     )
-
-
-async def create_account(
-    conn: AsyncConnection, name: str, *, rate_limit_per_minute: int | None = None
-) -> AccountRow:
-    if await account_store.account_by_name(conn, name.strip()) is not None:
-        raise Conflict(f"an account named {name!r} already exists", param="name")
-    return await ensure_account(conn, name, rate_limit_per_minute=rate_limit_per_minute)
 
 
 async def issue_key(

@@ -5,8 +5,8 @@
   configured), each check bounded in time; 503 with a JSON body naming what failed.
   It is re-checked on each call, so a process becomes ready again by itself when
   a dependency comes back.
-- ``GET /metrics``: the Prometheus text format (refreshing the store gauges first
-  when they are stale).
+- ``GET /metrics``: the Prometheus text format. The store gauges come from the last
+  background read (``StoreGauges.run``): a scrape never touches the database.
 
 The checks are injected (``Probe``): this package does not know the store.
 """
@@ -111,8 +111,6 @@ class Ops:
         self._closers.clear()
 
     async def render_metrics(self) -> bytes:
-        if self.gauges is not None:
-            await self.gauges.refresh()
         return self.metrics.render()
 
 

@@ -25,9 +25,10 @@ from prometheus_client import (
     ProcessCollector,
     Summary,
     disable_created_metrics,
-    generate_latest,
 )
 from prometheus_client.registry import Collector
+
+from vidgate.observability.exposition import TextWriter
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Metrics:
 
     def __init__(self, *, role: str = "all", version: str = "", process_stats: bool = True) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._writer = TextWriter()
         r = self.registry
         if process_stats:
             ProcessCollector(registry=r)
@@ -237,4 +239,4 @@ class Metrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric of this process."""
-        return generate_latest(self.registry)
+        return self._writer.render(self.registry)

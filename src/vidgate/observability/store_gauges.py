@@ -1,19 +1,21 @@
-"""Gauges read from the database at scrape time, from a cached snapshot.
+"""Gauges read from the database on a background timer, served from the last snapshot.
 
-``prometheus_client`` collects synchronously, but the store is async: so the
-``/metrics`` handler first awaits ``StoreGauges.refresh()`` (which queries at most
-once per ``max_age_s``, and once at a time however many scrapes arrive together),
-then renders, and ``collect()`` reads the cached snapshot without touching the
-database. A failed refresh keeps the last snapshot and says so
-(``vidgate_store_snapshot_ok 0``, and its age grows).
+``prometheus_client`` collects synchronously, but the store is async. So the process
+that owns these gauges runs ``run(stop, interval_s=...)`` beside its other loops
+(``Runtime.start``; every ``VIDGATE_METRICS_REFRESH_S``, 15 s by default), and a
+``/metrics`` scrape renders the last snapshot: a scrape never queries the database,
+however often it comes. A failed or slow refresh (bounded by ``timeout_s``) logs,
+keeps the last snapshot and says so (``vidgate_store_snapshot_ok 0``, and its age
+grows); it never breaks a scrape.
 
 The query function is injected by the composition root: this package does not
-know the store. Each query it runs must be indexed (no full-table scan per scrape).
+know the store. Each query it runs must be indexed (no full-table scan per refresh).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -41,44 +43,51 @@ Fetch = Callable[[], Awaitable[StoreSnapshot]]
 
 
 class StoreGauges(Collector):
-    """A collector over the last ``StoreSnapshot``; ``refresh()`` before each render."""
+    """A collector over the last ``StoreSnapshot``; ``run`` (or ``refresh``) keeps it current."""
 
-    def __init__(self, fetch: Fetch, *, max_age_s: float = 5.0, timeout_s: float = 2.0) -> None:
+    def __init__(self, fetch: Fetch, *, timeout_s: float = 2.0) -> None:
         self._fetch = fetch
-        self.max_age_s = max_age_s
         self.timeout_s = timeout_s
         self._snapshot = StoreSnapshot()
         self._taken_at: float | None = None  # monotonic time of the last good snapshot
         self._ok = False
-        self._tried_at: float | None = None
         self._lock = asyncio.Lock()
-        self._last_warning = 0.0
+        self._last_warning: float | None = None
+        self.refreshes = 0  # reads tried, good or bad (tests wait on it)
 
     @property
     def snapshot(self) -> StoreSnapshot:
         return self._snapshot
 
-    async def refresh(self, *, force: bool = False) -> None:
-        """Query the store if the snapshot is older than ``max_age_s`` (never raises)."""
-        if not force and self._fresh():
-            return
+    @property
+    def ok(self) -> bool:
+        """The last read succeeded."""
+        return self._ok
+
+    async def refresh(self) -> bool:
+        """Read the store now, once at a time (never raises); True when the read succeeded."""
         async with self._lock:
-            if not force and self._fresh():  # another scrape refreshed it while we waited
-                return
-            self._tried_at = time.monotonic()
+            tried_at = time.monotonic()
             try:
                 async with asyncio.timeout(self.timeout_s):
                     snapshot = await self._fetch()
             except Exception:
                 self._ok = False
-                if self._tried_at - self._last_warning > 60:
-                    self._last_warning = self._tried_at
+                if self._last_warning is None or tried_at - self._last_warning > 60:
+                    self._last_warning = tried_at
                     log.warning("metrics: the store snapshot failed; serving the last one", exc_info=True)
-                return
+                return False
+            finally:
+                self.refreshes += 1
             self._snapshot, self._taken_at, self._ok = snapshot, time.monotonic(), True
+            return True
 
-    def _fresh(self) -> bool:
-        return self._tried_at is not None and time.monotonic() - self._tried_at < self.max_age_s
+    async def run(self, stop: asyncio.Event, *, interval_s: float) -> None:
+        """Refresh now, then every ``interval_s`` until ``stop`` is set."""
+        while not stop.is_set():
+            await self.refresh()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
     def describe(self) -> Iterable[Metric]:
         return self._families(StoreSnapshot(), ok=False, age=0.0)

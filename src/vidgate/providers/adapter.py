@@ -53,6 +53,9 @@ class AdapterBase:
     def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         return None
 
+    def ref_from_callback(self, upstream_id: str, route: Route) -> UpstreamRef | None:
+        return None
+
     def challenge_response(self, call: CallbackRequest) -> dict[str, Any] | None:
         return None
 
@@ -63,7 +66,15 @@ class AdapterBase:
         return False
 
 
-_OPTIONAL = ("cancel", "find", "parse_callback", "challenge_response", "stream_output", "check")
+_OPTIONAL = (
+    "cancel",
+    "find",
+    "parse_callback",
+    "ref_from_callback",
+    "challenge_response",
+    "stream_output",
+    "check",
+)
 
 
 class _Completed(AdapterBase):

@@ -309,6 +309,14 @@ class ProviderAdapter(MinimalAdapter, Protocol):
     def parse_callback(self, call: CallbackRequest) -> CallbackResult | None:
         """Read an upstream callback; None when it is not one of ours."""
 
+    def ref_from_callback(self, upstream_id: str, route: Route) -> UpstreamRef | None:
+        """A pollable reference to the upstream job a *verified* callback named, for an
+        attempt whose submit answer was lost; ``route.model`` is the upstream model the
+        attempt was sent to. None (the default) when the id alone is not enough to poll.
+
+        This is how an upstream without ``FIND`` reconciles: the callback URL names the
+        gateway job (``?job=``), the signed callback names the upstream job."""
+
     def challenge_response(self, call: CallbackRequest) -> dict[str, Any] | None:
         """The answer to an upstream's URL-verification handshake, or None when ``call``
         is not one (MiniMax echoes a challenge before it sends anything real)."""

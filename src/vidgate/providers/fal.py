@@ -18,7 +18,10 @@ Wire facts (specs/upstream-protocols.md §1, fal_client SDK and docs.fal.ai):
   ``_raise_for_status`` reads it); it is honoured when the body has none, and types
   that name fal's own or a downstream outage are retryable.
 - No idempotency key and no client reference field: the webhook URL carries
-  ``?job=<gateway job id>``; a lost submit cannot be found again, only repeated.
+  ``?job=<gateway job id>``. A lost submit cannot be looked up, but its signed webhook
+  names the ``request_id``: ``ref_from_callback`` makes it pollable (the queue URLs
+  follow from the endpoint id and the request id), so the job is adopted instead of
+  submitted again.
 - ``PUT {cancel_url}`` stops queued requests only (400 ``ALREADY_COMPLETED`` afterwards).
 - Webhooks are signed with Ed25519: the message is
   ``"{request_id}\\n{user_id}\\n{timestamp}\\n{sha256_hex(body)}"`` from the
@@ -315,6 +318,21 @@ class FalAdapter(AdapterBase):
             request_id=gateway_id if isinstance(gateway_id, str) and gateway_id else request_id,
             state=state,
         )
+
+    def ref_from_callback(self, upstream_id: str, route: Route) -> UpstreamRef | None:
+        """The queue URLs of a request known from its signed webhook (the submit answer was lost)."""
+        endpoint = route.model.strip("/")
+        try:
+            built = f"{self._base}/{app_id(endpoint)}/requests/{upstream_id}"
+        except UpstreamRejected:
+            return None
+        state = {
+            "endpoint": endpoint,
+            "status_url": f"{built}/status",
+            "response_url": built,
+            "cancel_url": f"{built}/cancel",
+        }
+        return UpstreamRef(id=upstream_id, request_id=upstream_id, state=state)
 
     def _same_origin(self, url: Any, fallback: str) -> str:
         """Use fal's URL only when it is on our base URL's origin (the key goes with it)."""

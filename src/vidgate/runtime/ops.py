@@ -40,9 +40,7 @@ def build_ops(settings: Settings, db: Database, storage: Storage, role: Role) ->
         client = aioredis.Redis.from_url(settings.redis_url.removeprefix("async+"))
         probes.append(Probe("redis", client.ping))
         ops.on_close(client.aclose)
-    ops.gauges = StoreGauges(
-        lambda: store_snapshot(db), max_age_s=settings.metrics_cache_s, timeout_s=READY_TIMEOUT_S
-    )
+    ops.gauges = StoreGauges(lambda: store_snapshot(db), timeout_s=READY_TIMEOUT_S)
     metrics.register(ops.gauges)
     return ops
 

@@ -2,9 +2,10 @@
 
 Nothing below this package builds a service or reads ``Settings`` for wiring: the
 store, catalog, storage, URL guard, provider pool, job service, worker and webhook
-sender are all made here, once per process, and handed down. ``Runtime.run`` starts
-the background loops that belong to the process's ``Role`` and ``Runtime.close``
-stops them and releases connections.
+sender are all made here, once per process, and handed down. ``Runtime.start`` starts
+the background loops that belong to the process's ``Role`` (and, in every role, the
+timer that reads the store gauges for ``/metrics``) and ``Runtime.close`` stops them
+and releases connections.
 """
 
 from __future__ import annotations
@@ -58,7 +59,14 @@ class Runtime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self, *, loops: bool | None = None) -> None:
-        """Start the background loops of this role (``loops=False``: none, for tests)."""
+        """Start the store-gauge timer, and the background loops of this role
+        (``loops=False``: no job or delivery loop, for tests)."""
+        gauges = self.ops.gauges
+        if gauges is not None:
+            refresh_s = self.services.settings.metrics_refresh_s
+            self._tasks.append(
+                asyncio.create_task(gauges.run(self._stop, interval_s=refresh_s), name="store-gauges")
+            )
         if not (self.role.runs_loops if loops is None else loops):
             return
         svc = self.services

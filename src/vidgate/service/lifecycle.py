@@ -129,6 +129,36 @@ class JobLifecycle:
                 await job_store.wake(conn, job.id, now=utcnow())
         return job
 
+    async def callback_for_open_attempt(self, job_id: str, provider: str, upstream_id: str) -> bool:
+        """A verified callback from ``provider`` names ``upstream_id`` for gateway job ``job_id``
+        (from the ``?job=`` on the callback URL), and no job tracks that upstream job yet.
+
+        When the job's latest attempt went to ``provider`` and its outcome is still open
+        (the submit answer is pending, or was lost), the upstream id is noted on the
+        attempt and the job is made due: the worker's next step adopts that upstream job
+        (``Submitter``'s reconciliation) instead of submitting again. True when noted.
+        """
+        async with self.db.transaction() as conn:
+            job = await job_store.get_job(conn, job_id)
+            if job is None or job.terminal or job.upstream_id is not None:
+                return False
+            attempt = await attempt_store.open_attempt(conn, job_id)
+            if attempt is None or attempt.provider != provider:
+                return False
+            if not await attempt_store.note_upstream(conn, job_id, attempt.number, upstream_id):
+                return False
+            await job_store.wake(conn, job_id, now=utcnow())
+        log.info(
+            "job %s: a signed %s callback names upstream job %s for attempt %d, whose answer "
+            "we have not read; adopting it on the next step",
+            job_id,
+            provider,
+            upstream_id,
+            attempt.number,
+            extra={"job_id": job_id, "provider": provider, "upstream_id": upstream_id},
+        )
+        return True
+
     # ------------------------------------------------------------- submit
 
     async def begin_submit(self, job: Job, owner: str) -> bool:

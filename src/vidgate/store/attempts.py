@@ -87,17 +87,37 @@ async def end(
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> None:
+    """Record how an attempt ended. An upstream id a verified callback noted earlier
+    (``note_upstream``) is kept when this end names none."""
+    values: dict[str, Any] = {
+        "outcome": outcome,
+        "error_code": error_code,
+        "error_message": error_message,
+        "ended_at": at,
+    }
+    if upstream_id is not None:
+        values["upstream_id"] = upstream_id
     await conn.execute(
         update(upstream_attempts)
         .where(upstream_attempts.c.job_id == job_id, upstream_attempts.c.number == number)
-        .values(
-            outcome=outcome,
-            upstream_id=upstream_id,
-            error_code=error_code,
-            error_message=error_message,
-            ended_at=at,
-        )
+        .values(**values)
     )
+
+
+async def note_upstream(conn: AsyncConnection, job_id: str, number: int, upstream_id: str) -> bool:
+    """A verified upstream callback named the upstream job of this open attempt (whose
+    submit answer we may never read). The first one noted wins; False if nothing changed."""
+    result = await conn.execute(
+        update(upstream_attempts)
+        .where(
+            upstream_attempts.c.job_id == job_id,
+            upstream_attempts.c.number == number,
+            upstream_attempts.c.outcome.in_(OPEN_OUTCOMES),
+            upstream_attempts.c.upstream_id.is_(None),
+        )
+        .values(upstream_id=upstream_id)
+    )
+    return bool(result.rowcount)
 
 
 async def open_attempt(conn: AsyncConnection, job_id: str) -> Attempt | None:

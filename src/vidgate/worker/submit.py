@@ -4,7 +4,8 @@ One submit step, for a job that is ``queued`` or ``submitting``:
 
 1. An earlier attempt whose outcome is unknown (sent, then a timeout, a reset, an
    unreadable answer, or a worker that died before recording the answer) is
-   reconciled first: adopted when the upstream can find it (``Capability.FIND``);
+   reconciled first: adopted when a verified upstream callback named its upstream
+   job (``worker/adopt.py``) or the upstream can find it (``Capability.FIND``);
    re-sent under the same idempotency key when the upstream honours one
    (``Capability.IDEMPOTENT_SUBMIT``), which returns the same upstream job; and
    only otherwise sent again and counted as a possible duplicate, with the job id
@@ -54,6 +55,7 @@ from vidgate.providers.base import (
 from vidgate.service.lifecycle import Accepted, JobLifecycle, job_fields
 from vidgate.service.routes import RouteSettings
 from vidgate.store.attempts import Attempt
+from vidgate.worker.adopt import ref_named_by_callback
 from vidgate.worker.calls import UpstreamCalls
 from vidgate.worker.key_pool import KeyPool, PoolKey
 from vidgate.worker.providers import ProviderPool, route_of
@@ -285,6 +287,20 @@ class Submitter:
         if adapter is None or route is None:
             await self.lifecycle.end_attempt(job.id, attempt.number, outcome="unknown")
             return False, True
+        try:
+            named = await ref_named_by_callback(
+                adapter, attempt, route, calls=self.calls, timeout_s=self.pool.call_timeout(attempt.provider)
+            )
+        except (UpstreamError, TimeoutError) as exc:
+            log.info("could not confirm %s's upstream job at %s yet (%s)", job.id, attempt.provider, exc)
+            await self.lifecycle.release(
+                job.id, self.owner, run_at=before_deadline(job, RECONCILE_DELAY_S * 2)
+            )
+            return True, False
+        if named is not None:
+            log.info("job %s: adopted upstream job %s, named by a signed callback", job.id, named.id)
+            await self._adopt(job, attempt.number, _accepted(attempt, named))
+            return True, False
         if Capability.FIND in adapter.capabilities:
             probe = SubmitAttempt(job.id, attempt.number, idempotency_key_for(job.id))
             try:
@@ -301,19 +317,7 @@ class Submitter:
                 return True, False
             if ref is not None:
                 log.info("job %s: adopted upstream job %s from attempt %d", job.id, ref.id, attempt.number)
-                await self._adopt(
-                    job,
-                    attempt.number,
-                    Accepted(
-                        attempt.provider,
-                        attempt.route_index,
-                        attempt.upstream_model,
-                        ref.id,
-                        ref.request_id,
-                        ref.state,
-                        attempt.upstream_key,
-                    ),
-                )
+                await self._adopt(job, attempt.number, _accepted(attempt, ref))
                 return True, False
             await self.lifecycle.end_attempt(
                 job.id, attempt.number, outcome="refused", code="not_found_upstream"
@@ -373,6 +377,18 @@ def _resend_first(routes: Sequence[tuple[int, Route]], attempt: Attempt) -> list
     goes where the first one went (same upstream, same idempotency key), when it still may."""
     sent = _route_of(attempt, [r for _, r in routes])
     return sorted(routes, key=lambda planned: planned[1] is not sent)
+
+
+def _accepted(attempt: Attempt, ref: UpstreamRef) -> Accepted:
+    return Accepted(
+        attempt.provider,
+        attempt.route_index,
+        attempt.upstream_model,
+        ref.id,
+        ref.request_id,
+        ref.state,
+        attempt.upstream_key,
+    )
 
 
 def _route_of(attempt: Attempt, routes: Sequence[Route]) -> Route | None:

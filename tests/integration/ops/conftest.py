@@ -18,8 +18,11 @@ Labels = dict[str, str]
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """Loopback allowed (the receiver runs there) and fast webhook retries."""
-    return settings.model_copy(update={"url_allowlist": "127.0.0.1", "extra": dict(FAST)})
+    """Loopback allowed (the receiver runs there) and fast webhook retries. The store-gauge
+    timer reads once at start and then not for an hour: tests refresh through the object."""
+    return settings.model_copy(
+        update={"url_allowlist": "127.0.0.1", "extra": dict(FAST), "metrics_refresh_s": 3600.0}
+    )
 
 
 class Scrape:

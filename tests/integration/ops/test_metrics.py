@@ -6,10 +6,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.conftest import Gateway, auth
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import Gateway, _gateway, auth
 from tests.integration.delivery.conftest import Receiver
 from tests.integration.ops.conftest import Scrape
+from vidgate.config import Settings
 from vidgate.observability.metrics import Metrics
+from vidgate.observability.store_gauges import StoreSnapshot
 
 
 async def scrape(gateway: Gateway) -> Scrape:
@@ -27,6 +32,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, timeout_s: float =
         await asyncio.sleep(0.05)
 
 
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def wrapped() -> bool:
+        return check()
+
+    return wrapped
+
+
 async def _create(gateway: Gateway, key: str, **fields: Any) -> dict[str, Any]:
     body = {"model": "sora-2", "prompt": "a lighthouse at dusk", "seconds": "4", **fields}
     response = await gateway.client.post("/v1/videos", json=body, headers=auth(key))
@@ -34,14 +46,15 @@ async def _create(gateway: Gateway, key: str, **fields: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
-def _fresh_gauges(gateway: Gateway) -> None:
-    """Tests read the store gauges on every scrape (production caches them a few seconds)."""
-    assert gateway.runtime.ops.gauges is not None
-    gateway.runtime.ops.gauges.max_age_s = 0
+async def scrape_fresh(gateway: Gateway) -> Scrape:
+    """Read the store gauges now (the timer's next read is an hour away here), then scrape."""
+    gauges = gateway.runtime.ops.gauges
+    assert gauges is not None
+    assert await gauges.refresh()
+    return await scrape(gateway)
 
 
 async def test_a_job_moves_the_request_and_webhook_series(gateway: Gateway, receiver: Receiver) -> None:
-    _fresh_gauges(gateway)
     key, _ = await gateway.account()
     before = await scrape(gateway)
     posts = {"dialect": "native", "route": "/v1/videos", "method": "POST", "status": "200"}
@@ -78,39 +91,84 @@ async def test_a_job_moves_the_request_and_webhook_series(gateway: Gateway, rece
 
 async def test_the_store_gauges_see_active_and_due_jobs_then_none(idle_gateway: Gateway) -> None:
     gateway = idle_gateway
-    _fresh_gauges(gateway)
     key, _ = await gateway.account()
-    empty = await scrape(gateway)
+    empty = await scrape_fresh(gateway)
     assert empty.series("vidgate_jobs_active") == []
     assert empty.value("vidgate_jobs_due") == 0
 
     for _ in range(3):
         await _create(gateway, key)
-    queued = await scrape(gateway)
+    queued = await scrape_fresh(gateway)
     assert queued.value("vidgate_jobs_active", state="queued", model="sora-2") == 3
     assert queued.value("vidgate_jobs_due") == 3
     assert queued.value("vidgate_jobs_oldest_due_age_seconds") >= 0
     assert queued.value("vidgate_outbox_events_pending") >= 3  # no sender runs in the idle gateway
 
     await gateway.runtime.worker.drain(timeout_s=60)
-    done = await scrape(gateway)
+    done = await scrape_fresh(gateway)
     assert done.series("vidgate_jobs_active") == []
     assert done.value("vidgate_jobs_due") == 0
     assert done.value("vidgate_jobs_oldest_due_age_seconds") == 0
 
 
-async def test_the_store_gauges_are_cached_between_scrapes(idle_gateway: Gateway) -> None:
+async def test_a_scrape_never_reads_the_store(idle_gateway: Gateway) -> None:
     gateway = idle_gateway
     gauges = gateway.runtime.ops.gauges
     assert gauges is not None
-    gauges.max_age_s = 3600
+    await eventually(_async(lambda: gauges.refreshes >= 1))  # the timer's first read, at start
     key, _ = await gateway.account()
     first = await scrape(gateway)
     await _create(gateway, key)
-    cached = await scrape(gateway)
-    assert cached.value("vidgate_jobs_due") == first.value("vidgate_jobs_due") == 0
-    await gauges.refresh(force=True)
+    reads = gauges.refreshes
+    for _ in range(3):
+        assert (await scrape(gateway)).value("vidgate_jobs_due") == first.value("vidgate_jobs_due") == 0
+    assert gauges.refreshes == reads
+    assert await gauges.refresh()
     assert (await scrape(gateway)).value("vidgate_jobs_due") == 1
+
+
+async def test_the_timer_refreshes_the_store_gauges(settings: Settings) -> None:
+    """Started and stopped with the app: a job shows up in a scrape without anyone asking."""
+    running = _gateway(settings.model_copy(update={"metrics_refresh_s": 0.05}), run_worker=False)
+    gateway = await anext(running)
+    try:
+        key, _ = await gateway.account()
+        await _create(gateway, key)
+
+        async def seen() -> bool:
+            return (await scrape(gateway)).value("vidgate_jobs_due") == 1
+
+        await eventually(seen)
+        timer = [t for t in gateway.runtime._tasks if t.get_name() == "store-gauges"]
+        assert len(timer) == 1
+    finally:
+        await running.aclose()  # the lifespan ends
+    assert timer[0].done()
+
+
+async def test_a_failing_store_read_keeps_the_last_values(idle_gateway: Gateway) -> None:
+    gateway = idle_gateway
+    gauges = gateway.runtime.ops.gauges
+    assert gauges is not None
+    key, _ = await gateway.account()
+    await _create(gateway, key)
+    assert await gauges.refresh()
+    fetch = gauges._fetch
+
+    async def broken() -> StoreSnapshot:
+        raise ConnectionError("the database went away")
+
+    gauges._fetch = broken
+    try:
+        assert not await gauges.refresh()
+        after = await scrape(gateway)
+    finally:
+        gauges._fetch = fetch
+    assert after.value("vidgate_jobs_due") == 1  # the last good reading
+    assert after.value("vidgate_store_snapshot_ok") == 0
+    assert after.value("vidgate_store_snapshot_age_seconds") >= 0
+    assert await gauges.refresh()
+    assert (await scrape(gateway)).value("vidgate_store_snapshot_ok") == 1
 
 
 async def test_a_job_moves_the_job_upstream_lease_and_money_series(gateway: Gateway) -> None:
@@ -195,3 +253,28 @@ def test_two_apps_in_one_process_count_apart() -> None:
     one.webhook_delivery("failed")
     assert Scrape(one.render().decode()).value("vidgate_webhook_deliveries_total", outcome="failed") == 1
     assert Scrape(two.render().decode()).value("vidgate_webhook_deliveries_total", outcome="failed") == 0
+
+
+def test_the_exposition_matches_prometheus_clients_own() -> None:
+    """``Metrics.render`` writes the text format itself (cheaper per scrape): the same
+    families, types, samples and values as ``generate_latest``, odd label values included."""
+    metrics = Metrics(role="api", version="1.0", process_stats=False)
+    metrics.http_request("native", "/v1/videos/{video_id}", "GET", 200, 0.03)
+    metrics.http_request("native", "/v1/videos", "POST", 402, 0.001)
+    metrics.upstream_call('fal"\\\nx', "poll", "ok", 2.5)  # a quote, a backslash, a newline
+    metrics.job_finished("fal", "sora-2", "succeeded", 42.0)
+    metrics.money("test", "held", 12_345)
+    for _ in range(2):  # the second render reuses the remembered label parts
+        ours = metrics.render().decode()
+        theirs = generate_latest(metrics.registry).decode()
+
+        def samples(text: str) -> list[tuple[str, str, tuple[tuple[str, str], ...], float]]:
+            return sorted(
+                (family.type, s.name, tuple(sorted(s.labels.items())), s.value)
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            )
+
+        assert samples(ours) == samples(theirs)
+        assert Scrape(ours).value("vidgate_upstream_calls_total", provider='fal"\\\nx') == 1
+    assert sorted(ours.splitlines()) == sorted(theirs.splitlines())

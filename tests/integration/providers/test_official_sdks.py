@@ -190,3 +190,125 @@ def test_dashscope_sdk(served: Callable[[FakeUpstream], str], monkeypatch: pytes
     assert {k: body["parameters"][k] for k in ("size", "duration")} == {
         k: sdk_body["parameters"][k] for k in ("size", "duration")
     }
+
+
+def test_fal_client_sdk(served: Callable[[FakeUpstream], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """fal's queue flow: submit, status, result. ``fal_client`` has no base-URL option: the
+    queue URL is built from ``FAL_QUEUE_RUN_HOST`` (https only) into the module constant
+    ``QUEUE_URL_FORMAT`` at import, so that constant is pointed at the fake."""
+    import fal_client
+    import fal_client.client
+
+    from vidgate.providers.fal import FalAdapter
+    from vidgate.testing.fakes.fal import FalFake
+
+    fake = FalFake(api_key="test-key", script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", f"{base}/")
+    endpoint = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video"
+    arguments = {"prompt": PROMPT, "duration": "5", "aspect_ratio": "16:9", "negative_prompt": "blur"}
+    client = fal_client.SyncClient(key="test-key")
+    handle = client.submit(endpoint, arguments, webhook_url="https://gw.example/callbacks/fal?job=job-sdk")
+    try:
+        until(lambda: handle.status(with_logs=True), lambda s: isinstance(s, fal_client.Completed))
+        result = handle.get()
+    finally:
+        client._client.close()  # the SDK's SyncClient has no close() of its own
+    assert_mp4(httpx.get(result["video"]["url"]).content)
+
+    req = GenerationRequest(
+        model="kling-2.5", prompt=PROMPT, duration_s=5, aspect_ratio="16:9", negative_prompt="blur"
+    )
+
+    async def ours() -> None:
+        async with httpx.AsyncClient() as http:
+            ctx = make_ctx(http, base, callback_url="https://gw.example/callbacks/fal")
+            adapter = FalAdapter(ctx)
+            ref = await adapter.submit(req, Route("fal", endpoint), ATTEMPT)
+            assert (await adapter.poll(ref)).state in ("queued", "running", "succeeded")
+
+    asyncio.run(ours())
+    sdk_create, our_create = creates(fake)
+    assert our_create == sdk_create  # same path, same model input
+    assert sdk_create[1] == f"/{endpoint}"
+    ids = list(fake.jobs)
+
+    def shape(path: str) -> str:
+        return path.replace(ids[0], "{id}").replace(ids[1], "{id}")
+
+    gets = [shape(p) for m, p, _ in fake.requests if m == "GET"]
+    status = "/fal-ai/kling-video/requests/{id}/status"  # the app id only: the sub-path is dropped
+    assert gets[0] == gets[-1] == status  # the SDK's first status call, and our poll
+    assert "/fal-ai/kling-video/requests/{id}" in gets  # the SDK's result call
+    auth = {h.get("authorization") for h in fake.seen_headers}
+    assert auth == {"Key test-key"}  # fal's own scheme, from the SDK and from us alike
+    submits = [h for h in fake.requests if h[0] == "POST"]
+    assert len(submits) == 2
+    webhooks = [job.callback_url for job in fake.jobs.values()]
+    assert webhooks == ["https://gw.example/callbacks/fal?job=job-sdk"] * 2  # the same query shape
+
+
+def test_google_genai_sdk_veo_on_vertex(served: Callable[[FakeUpstream], str]) -> None:
+    """Veo as the ``google-genai`` SDK makes it: ``generate_videos`` and ``operations.get``
+    until done, in Vertex mode (the only mode in which this SDK generates videos now: in
+    Gemini Developer API mode it raises "only supported in Gemini Enterprise Agent Platform
+    mode"). Pointed at the fake with the SDK's documented
+    ``http_options=HttpOptions(base_url=..., api_version="v1")``, with a ready OAuth2 token
+    as its credentials."""
+    from google import genai
+    from google.genai import types
+    from google.oauth2.credentials import Credentials
+
+    from vidgate.providers.vertex import VertexAdapter
+    from vidgate.testing.fakes.vertex import VertexFake
+
+    fake = VertexFake(api_key="test-key", script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    client = genai.Client(
+        vertexai=True,
+        project="proj",
+        location="us-central1",
+        credentials=Credentials(token="test-key"),
+        http_options=types.HttpOptions(base_url=base, api_version="v1"),
+    )
+    model = "veo-3.0-generate-001"
+    config = types.GenerateVideosConfig(
+        aspect_ratio="16:9", resolution="720p", duration_seconds=8, negative_prompt="blur", seed=7
+    )
+    source = types.GenerateVideosSource(prompt=PROMPT)
+    with client:
+        operation = client.models.generate_videos(model=model, source=source, config=config)
+        done = until(lambda: client.operations.get(operation), lambda op: bool(op.done))
+    assert done.error is None and done.response and done.response.generated_videos
+    video = done.response.generated_videos[0].video
+    assert video is not None and video.video_bytes
+    assert_mp4(video.video_bytes)
+
+    req = GenerationRequest(
+        model="veo-3",
+        prompt=PROMPT,
+        duration_s=8,
+        resolution="720p",
+        aspect_ratio="16:9",
+        negative_prompt="blur",
+        seed=7,
+    )
+
+    async def ours() -> None:
+        async with httpx.AsyncClient() as http:
+            ctx = make_ctx(http, base, project="proj", location="us-central1")
+            adapter = VertexAdapter(ctx)
+            ref = await adapter.submit(req, Route("vertex", model), ATTEMPT)
+            assert (await adapter.poll(ref)).state in ("queued", "running", "succeeded")
+
+    asyncio.run(ours())
+    posts = creates(fake)
+    model_path = f"/v1/projects/proj/locations/us-central1/publishers/google/models/{model}"
+    sdk_create, our_create = (r for r in posts if r[1].endswith(":predictLongRunning"))
+    assert sdk_create[1] == our_create[1] == f"{model_path}:predictLongRunning"
+    assert our_create[2] == sdk_create[2]  # the same instances and parameters
+    fetches = [r for r in posts if r[1].endswith(":fetchPredictOperation")]
+    sdk_fetch, our_fetch = fetches[0], fetches[-1]  # the SDK's first poll, and ours
+    assert sdk_fetch[1] == our_fetch[1] == f"{model_path}:fetchPredictOperation"
+    assert set(our_fetch[2]) == set(sdk_fetch[2]) == {"operationName"}
+    assert {h.get("authorization") for h in fake.seen_headers} == {"Bearer test-key"}
