@@ -64,8 +64,10 @@ def test_routes_are_shown_changed_and_reset_from_the_command_line(
     assert changed.returncode == 0, changed.stderr
     lines = changed.stdout.splitlines()
     assert lines[0].startswith("kling-3-pro: ordered (changed by ops-carol")
-    assert lines[1].split() == ["1.", FAL, "on", "weight", "1"]
-    assert lines[2].split() == ["2.", "kling/kling-v3", "off", "weight", "1"]
+    # Each line: position, route, on/off, weight, then the catalog's upstream cost.
+    assert lines[1].split()[:5] == ["1.", FAL, "on", "weight", "1"]
+    assert lines[2].split()[:5] == ["2.", "kling/kling-v3", "off", "weight", "1"]
+    assert lines[1].split()[5].startswith("$")
     assert _trail(database_url) == [("ops-carol", "routes.update")]
 
     listed = vidgate()

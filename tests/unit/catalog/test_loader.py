@@ -146,7 +146,8 @@ def test_models_without_upstream_have_no_routes(catalog: Catalog) -> None:
 
 def test_direct_vendor_comes_first(catalog: Catalog) -> None:
     assert catalog.get("kling-3-pro").routes[0].provider == "kling"
-    assert [r.provider for r in catalog.get("veo-3.1").routes] == ["gemini", "vertex", "fal"]
+    # Vertex before the Gemini API: Gemini drops seed and generateAudio (docs/upstreams.md).
+    assert [r.provider for r in catalog.get("veo-3.1").routes] == ["vertex", "gemini", "fal"]
     assert catalog.get("MiniMax-Hailuo-02").routes[0].provider == "minimax"
     assert catalog.get("alibaba/wan2.6-t2v").routes[0].provider == "dashscope"
     assert catalog.get("seedance-2").routes[0].provider == "ark"
