@@ -32,6 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+BENCH_SECRET = "bench-secret"
 
 
 def pg_admin_url() -> str:
@@ -230,10 +231,12 @@ async def make_key(url: str, account: str, *, mode: str = "test", credit_usd: st
 
     from vidgate.billing.accounts import ensure_account, issue_key, top_up
     from vidgate.domain.job import Principal
+    from vidgate.keyring import Keyring
     from vidgate.money import micros_from_usd
     from vidgate.store.engine import Database
 
-    db = Database(url, null_pool=True)
+    # the keyring of the servers under test (``bench_env`` sets VIDGATE_SECRET_KEY to this)
+    db = Database(url, null_pool=True, keyring=Keyring(BENCH_SECRET.encode()))
     try:
         async with db.transaction() as conn:
             row = await ensure_account(conn, account)
@@ -333,7 +336,7 @@ def bench_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]
     env.update(
         VIDGATE_DATA_DIR=str(data_dir),
         VIDGATE_DATABASE_URL=database_url,
-        VIDGATE_SECRET_KEY="bench-secret",
+        VIDGATE_SECRET_KEY=BENCH_SECRET,
         VIDGATE_LOG_LEVEL="warning",
     )
     env.update(extra)

@@ -1,0 +1,7 @@
+"""Scenario ``worker`` (filled in below)."""
+
+NAME = "worker"
+
+
+async def run(ctx):  # type: ignore[no-untyped-def]
+    return []
