@@ -46,6 +46,7 @@ from sqlalchemy.pool import NullPool
 from vidgate.config import Settings
 from vidgate.errors import ServiceUnavailable
 from vidgate.keyring import Keyring
+from vidgate.store.writers import WriterQueue
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Database:
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.writers = WriterQueue() if self.is_sqlite else None
         self.keyring = keyring
         kwargs: dict[str, Any] = {"echo": echo}
         if keyring is not None:
@@ -105,10 +107,17 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: committed when the block ends, rolled back on error."""
+        """A write transaction: committed when the block ends, rolled back on error.
+
+        On SQLite, writers of this process queue for their turn (``WriterQueue``).
+        """
         try:
-            async with self.engine.begin() as conn:
-                yield conn
+            if self.writers is None:
+                async with self.engine.begin() as conn:
+                    yield conn
+            else:
+                async with self.writers.turn(), self.engine.begin() as conn:
+                    yield conn
         except (DBAPIError, PoolTimeout, OSError) as exc:
             _raise_if_unavailable(exc)
             raise
