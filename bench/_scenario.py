@@ -60,7 +60,20 @@ class Context:
             return
         out = self.profile_dir / f"{name}.txt"
         spy = subprocess.Popen(
-            [PY_SPY, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", str(out)],
+            [
+                PY_SPY,
+                "record",
+                "--nonblocking",
+                "--gil",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "-o",
+                str(out),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

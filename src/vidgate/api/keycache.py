@@ -61,7 +61,7 @@ class KeyCache:
         if hit is not None and hit[0] > now and hit[1] == self.generation:
             return hit[2]
         generation = self.generation
-        async with db.read() as conn:
+        async with db.read(point=True) as conn:
             found = await account_store.key_by_hash(conn, digest)
         state = _state(found, digest)
         if self.ttl_s > 0 and state.legacy_id is None:
