@@ -25,14 +25,20 @@ RequestMaker = Callable[[int], bytes]  # request number -> raw request bytes
 
 
 def request_bytes(
-    method: str, path: str, *, host: str, headers: dict[str, str] | None = None, body: Any = None
+    method: str,
+    path: str,
+    *,
+    host: str,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+    content_type: str = "application/json",
 ) -> bytes:
     """One raw HTTP/1.1 request (``body``: JSON-encoded when not bytes)."""
     data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
+        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(data)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
 
 
@@ -125,3 +131,12 @@ async def hammer(
         result.server_cpu_s = after.cpu_s - before.cpu_s
         result.server_rss_mib = after.rss_mib
     return result
+
+
+def multipart(fields: dict[str, str], boundary: str = "vidgate-bench-boundary") -> tuple[bytes, str]:
+    """A multipart/form-data body of text fields, and its content type."""
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    ]
+    return ("".join(parts) + f"--{boundary}--\r\n").encode(), f"multipart/form-data; boundary={boundary}"

@@ -39,7 +39,7 @@ from _common import (
     vidgate_command,
     wait_http,
 )
-from _loadgen import LoadResult, hammer, request_bytes
+from _loadgen import LoadResult, hammer, multipart, request_bytes
 from _scenario import Context, Table
 
 NAME = "litellm"
@@ -110,11 +110,24 @@ def row(gateway: str, path: str, result: LoadResult) -> list[Any]:
 
 
 async def measure(
-    ctx: Context, name: str, port: int, pid: int | None, key: str, *, submit: bool = True
-) -> list[LoadResult | Any]:
+    ctx: Context,
+    name: str,
+    port: int,
+    pid: int | None,
+    key: str,
+    *,
+    submit: bool = True,
+    multipart_create: bool = False,
+) -> list[Any]:
     host = f"127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {key}"}
-    create = request_bytes("POST", "/v1/videos", host=host, headers=auth, body=BODY)
+    if multipart_create:  # the upstream itself takes creates as the openai SDK sends them
+        form, content_type = multipart(BODY)
+        create = request_bytes(
+            "POST", "/v1/videos", host=host, headers=auth, body=form, content_type=content_type
+        )
+    else:
+        create = request_bytes("POST", "/v1/videos", host=host, headers=auth, body=BODY)
     first = await hammer("127.0.0.1", port, lambda _: create, concurrency=1, seconds=30, max_requests=1)
     if first.statuses.get(200) != 1:
         raise RuntimeError(f"{name}: a create answered {first.statuses}: {first.last_body[:300]!r}")
@@ -149,7 +162,9 @@ async def run(ctx: Context) -> list[Table]:
     with process(fake_cmd, env=ctx.server_env(None), log=folder / "fake.log") as fake:
         wait_http(f"{upstream}/v1/videos/none", timeout_s=180, child=fake)
         # the baseline: the upstream itself
-        rows += await measure(ctx, "fake upstream (direct)", fake_port, fake.pid, UPSTREAM_KEY, submit=False)
+        rows += await measure(
+            ctx, "fake upstream (direct)", fake_port, fake.pid, UPSTREAM_KEY, multipart_create=True
+        )
         async with scratch_database("sqlite", folder) as url:
             key, _ = await make_key(url, "bench-live", mode="live", credit_usd="100000000")
             env = bench_env(

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Update, UpdateBase
 
 from vidgate.billing.keys import same_hash
 from vidgate.domain.job import Principal
@@ -105,6 +105,18 @@ def key_cache(db: Database) -> KeyCache:
 
 _WATCHED = frozenset({"api_keys", "accounts"})
 _DIRTY = "vidgate_keys_changed"
+# What every create writes to the key (its spend) is not what the cache remembers.
+_UNREMEMBERED = frozenset({"spent_total_micros"})
+
+
+def _changes_keys(clause: Any) -> bool:
+    """Whether a statement may change what the cache remembers (when unsure: yes)."""
+    if not isinstance(clause, UpdateBase) or getattr(clause.table, "name", None) not in _WATCHED:
+        return False
+    values = getattr(clause, "_values", None)  # an UPDATE's SET columns, when given as a dict
+    if not values or not isinstance(clause, Update):
+        return True
+    return not {str(getattr(column, "key", column)) for column in values} <= _UNREMEMBERED
 
 
 def _watch(engine: Engine, cache: weakref.ref[KeyCache]) -> None:
@@ -113,7 +125,7 @@ def _watch(engine: Engine, cache: weakref.ref[KeyCache]) -> None:
             found.generation += 1
 
     def after_execute(conn: Connection, clause: Any, *_: Any) -> None:
-        if isinstance(clause, UpdateBase) and getattr(clause.table, "name", None) in _WATCHED:
+        if _changes_keys(clause):
             conn.info[_DIRTY] = True
             bump()
 
