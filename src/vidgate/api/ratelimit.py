@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import redis.asyncio  # noqa: F401  (imported here, once: ``limits`` imports it lazily, racily across threads)
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -123,6 +122,10 @@ def storage_for(redis_url: str | None) -> Storage:
     """Memory storage, or the async Redis storage shared by every replica."""
     if not redis_url:
         return MemoryStorage()
+    # imported here, once, on the event loop's thread: ``limits`` imports it lazily, racily
+    # across threads; and a process without Redis never loads it (memory)
+    import redis.asyncio  # noqa: F401
+
     url = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
     storage = storage_from_string(url, key_prefix="vidgate-ratelimit", implementation="redispy")
     if not isinstance(storage, Storage):  # pragma: no cover - an "async+" URL gives an async storage
