@@ -6,7 +6,9 @@ client polls a job back to back. Two servers, one after the other, same SQLite:
 
 - ``vidgate serve --no-worker``: the API alone (the baseline; jobs only queue);
 - ``vidgate serve``: the all-in-one default, whose worker submits every job to the
-  fake, polls it, downloads the finished MP4, probes it, thumbnails it and stores it.
+  fake, polls it, downloads the finished MP4, probes it, thumbnails it and stores it,
+  in the API's process;
+- ``VIDGATE_SERVE_WORKER=process vidgate serve``: the same with the worker in a child.
 
 Figures: poll p50/p99 at one client, how many jobs the worker finished meanwhile,
 and the RSS of the server's whole process tree at the end (API and any worker child).
@@ -106,7 +108,9 @@ async def completed(db_url: str) -> int:
         await db.dispose()
 
 
-async def one(ctx: Context, label: str, with_worker: bool, upstream: str, folder: Path) -> list[Any]:
+async def one(
+    ctx: Context, label: str, with_worker: bool, upstream: str, folder: Path, mode: str = "inline"
+) -> list[Any]:
     async with scratch_database("sqlite", folder) as url:
         key, _ = await make_key(url, "bench-live", mode="live", credit_usd="100000000")
         port = free_port()
@@ -117,6 +121,7 @@ async def one(ctx: Context, label: str, with_worker: bool, upstream: str, folder
             VIDGATE_RATE_LIMIT_PER_MINUTE="0",
             VIDGATE_OPENAI_API_KEY=UPSTREAM_KEY,
             VIDGATE_OPENAI_BASE_URL=upstream,
+            VIDGATE_SERVE_WORKER=mode,
         )
         serve = vidgate_command("serve", "--port", str(port), *([] if with_worker else ["--no-worker"]))
         with process(serve, env=ctx.server_env(env), log=folder / "serve.log") as server:
@@ -131,6 +136,10 @@ async def one(ctx: Context, label: str, with_worker: bool, upstream: str, folder
             stop, sent = asyncio.Event(), [0]
             pacer = asyncio.create_task(pace(port, create, stop, sent))
             await asyncio.sleep(LATENCY_S + 2)  # the worker is in its steady state: fetching
+            if mode == "process":  # a child worker starts after the API listens: wait for its first job
+                deadline = asyncio.get_running_loop().time() + 120
+                while await completed(url) == 0 and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.5)
             result = await hammer(
                 "127.0.0.1",
                 port,
@@ -167,14 +176,19 @@ async def run(ctx: Context) -> list[Table]:
     rows = []
     with process(fake_cmd, env=ctx.server_env(None), log=ctx.folder / "fake.log") as fake:
         wait_http(f"{upstream}/v1/videos/none", timeout_s=180, child=fake)
-        for label, with_worker in (("serve --no-worker", False), ("serve (API + worker)", True)):
-            sub = ctx.folder / ("worker" if with_worker else "api")
+        servers = [
+            ("serve --no-worker", False, "inline"),
+            ("serve (worker in process)", True, "inline"),
+            ("serve (worker as child)", True, "process"),
+        ]
+        for label, with_worker, mode in servers:
+            sub = ctx.folder / f"{mode}-{with_worker}"
             sub.mkdir()
-            rows.append(await one(ctx, label, with_worker, upstream, sub))
+            rows.append(await one(ctx, label, with_worker, upstream, sub, mode))
     return [
         Table(
             f"Poll latency at one client while {RATE:g} jobs/s are submitted (and, with the worker,"
-            f" re-hosted {LATENCY_S:g} s later). *CPU of the API process (with the worker in it: both)",
+            f" re-hosted {LATENCY_S:g} s later). *CPU of the serving process (with the worker in it: both)",
             HEADERS,
             rows,
         )

@@ -114,7 +114,7 @@ def serve(
         for bound in socks:
             bound.close()
         raise
-    # The worker runs in a child process (``runtime.child_worker``) unless told to stay inline.
+    # With VIDGATE_SERVE_WORKER=process the worker runs in a child process (``runtime.child_worker``).
     child = None if no_worker or not child_worker.wanted() else child_worker
     role = Role.API if no_worker or child is not None else Role.ALL
     base = settings.public_url or f"http://{_shown_host(host)}:{sock.getsockname()[1]}"

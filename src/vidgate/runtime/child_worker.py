@@ -12,7 +12,10 @@ child on the same settings (same environment, same data folder):
 - links in webhooks use the address the parent listens on (``LINK_BASE_ENV``), as
   the in-process worker learnt it from requests.
 
-``VIDGATE_SERVE_WORKER=inline`` keeps the worker in the API process (one process).
+It is opt-in for now, ``VIDGATE_SERVE_WORKER=process``; the default, ``inline``, keeps
+the worker in the API process as before. A child needs its own start-up (imports,
+migrations check: 2 s on a quiet machine, 15-25 s on the loaded 2-core benchmark
+machine), during which test-mode jobs of a just-started ``vidgate serve`` wait.
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ log = logging.getLogger(__name__)
 
 PARENT_ENV = "VIDGATE_PARENT_PID"  # the child stops when its parent is no longer this pid
 LINK_BASE_ENV = "VIDGATE_SERVE_BASE_URL"  # where the parent serves (for links in webhooks)
-MODE_ENV = "VIDGATE_SERVE_WORKER"  # "process" (default) or "inline"
+MODE_ENV = "VIDGATE_SERVE_WORKER"  # "inline" (default) or "process"
 DRAIN_TIMEOUT_S = 45.0  # the worker's own drain is bounded at 30 s per loop
 
 
 def wanted(environ: dict[str, str] | None = None) -> bool:
-    """Whether ``vidgate serve`` runs its worker as a child process (the default)."""
-    return (environ if environ is not None else os.environ).get(MODE_ENV, "process") != "inline"
+    """Whether ``vidgate serve`` runs its worker as a child process (``MODE_ENV=process``)."""
+    return (environ if environ is not None else os.environ).get(MODE_ENV, "inline") == "process"
 
 
 class ChildWorker:
