@@ -138,7 +138,7 @@ async def one(
             await asyncio.sleep(LATENCY_S + 2)  # the worker is in its steady state: fetching
             if mode == "process":  # a child worker starts after the API listens: wait for its first job
                 deadline = asyncio.get_running_loop().time() + 120
-                while await completed(url) == 0 and asyncio.get_running_loop().time() < deadline:
+                while await completed(url) == 0 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.5)
             result = await hammer(
                 "127.0.0.1",
