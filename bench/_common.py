@@ -32,6 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+BENCH_SECRET = "bench-secret"
 
 
 def pg_admin_url() -> str:
@@ -234,7 +235,7 @@ async def make_key(url: str, account: str, *, mode: str = "test", credit_usd: st
     from vidgate.money import micros_from_usd
     from vidgate.store.engine import Database
 
-    # the gateway under benchmark runs with bench_env's secret: its keyring must match
+    # the keyring of the servers under test (``bench_env`` sets VIDGATE_SECRET_KEY to this)
     db = Database(url, null_pool=True, keyring=Keyring(BENCH_SECRET.encode()))
     try:
         async with db.transaction() as conn:

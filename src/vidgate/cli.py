@@ -90,6 +90,7 @@ def serve(
     from vidgate.api.dialects import root_map
     from vidgate.api.dialects.roots import RootConfigError
     from vidgate.bootstrap import demo_key_path, first_run
+    from vidgate.runtime import child_worker
     from vidgate.runtime.app import create_app
     from vidgate.runtime.roles import Role
     from vidgate.startup import bind_port, check_data_dir, check_files
@@ -116,7 +117,9 @@ def serve(
         for bound in socks:
             bound.close()
         raise
-    role = Role.API if no_worker else Role.ALL
+    # With VIDGATE_SERVE_WORKER=process the worker runs in a child process (``runtime.child_worker``).
+    child = None if no_worker or not child_worker.wanted() else child_worker
+    role = Role.API if no_worker or child is not None else Role.ALL
     base = settings.public_url or f"http://{_shown_host(host)}:{sock.getsockname()[1]}"
     lines = [
         f"vidgate {__version__}: {'API' if no_worker else 'API + worker'} on {base}"
@@ -137,7 +140,21 @@ def serve(
         access_log=False,  # vidgate's access layer logs each request
         timeout_graceful_shutdown=20,  # SIGTERM: stop accepting, drain in-flight requests, exit
     )
-    _announcing_server(config, lambda: print("\n".join(lines), flush=True)).run(sockets=socks)
+    worker_child = child.ChildWorker(data_dir=data_dir, base_url=base) if child is not None else None
+
+    def listening() -> None:
+        print("\n".join(lines), flush=True)
+        if worker_child is not None:  # once the API is up, so that the two do not start at once
+            worker_child.start()
+
+    def stopping() -> None:  # SIGTERM: uvicorn drained the requests; now the worker drains its steps
+        if worker_child is not None:
+            worker_child.stop()
+
+    try:
+        _announcing_server(config, listening, stopping).run(sockets=socks)
+    finally:  # however the server ended (stop() is a no-op once the child is gone)
+        stopping()
 
 
 def _shown_host(host: str) -> str:
@@ -146,8 +163,11 @@ def _shown_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _announcing_server(config: Any, on_listening: Callable[[], None]) -> Any:
-    """uvicorn's server, calling ``on_listening`` once its socket accepts (prints the banner).
+def _announcing_server(
+    config: Any, on_listening: Callable[[], None], on_stopped: Callable[[], None] | None = None
+) -> Any:
+    """uvicorn's server, calling ``on_listening`` once its socket accepts (prints the banner)
+    and ``on_stopped`` after its graceful shutdown.
 
     After a graceful shutdown uvicorn raises the signal that asked for it again, so a
     SIGTERM'd process would end killed by SIGTERM (status 143) although it drained and
@@ -168,6 +188,11 @@ def _announcing_server(config: Any, on_listening: Callable[[], None]) -> Any:
                 yield
                 self._captured_signals[:] = [s for s in self._captured_signals if s != signal.SIGTERM]
 
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().shutdown(sockets=sockets)
+            if on_stopped is not None:
+                await asyncio.to_thread(on_stopped)
+
     return Server(config)
 
 
@@ -183,6 +208,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker process (no API): leases due jobs and drives them to the end."""
+    from vidgate.runtime.child_worker import learnt_base_url, watch_parent
     from vidgate.runtime.ops import bind, serve_ops
     from vidgate.runtime.roles import Role
     from vidgate.runtime.services import build_runtime
@@ -201,11 +227,13 @@ def worker(
     async def main() -> None:
         await preflight(settings)  # a start-up mistake is one line and exit 2, as for serve
         runtime = await build_runtime(settings, Role.WORKER)
+        runtime.base_url.seen = learnt_base_url()  # a child of `vidgate serve`: its address
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, runtime.stop)
         runtime.start()
+        orphan_watch = asyncio.create_task(watch_parent(runtime.stop))
         metrics = None
         if sock is not None:
             stop = asyncio.Event()
@@ -216,6 +244,7 @@ def worker(
         try:
             await runtime.wait()
         finally:
+            orphan_watch.cancel()
             if metrics is not None:
                 stop.set()
                 await metrics

@@ -3,6 +3,7 @@
 Keys are looked up by their SHA-256 digest (the store keys it with the server
 secret: an index probe on a 256-bit-random secret), then the digest is compared in
 constant time. A key stored before migration 0004 could re-key is re-keyed here.
+Lookups go through ``vidgate.api.keycache`` (one read per key per second at most).
 A missing key, an unknown key and a revoked key all get 401; the message says
 which of missing/invalid it was.
 
@@ -16,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vidgate.billing.keys import hash_key, same_hash
+from vidgate.api.keycache import key_cache
+from vidgate.billing.keys import hash_key
 from vidgate.domain.job import Principal
 from vidgate.errors import AuthenticationFailed, PermissionDenied
 from vidgate.store import accounts as account_store
@@ -66,25 +68,19 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 async def authenticate(db: Database, secret: str | None) -> Principal:
-    """The principal for a raw key, or ``AuthenticationFailed``/``PermissionDenied``."""
+    """The principal for a raw key, or ``AuthenticationFailed``/``PermissionDenied``.
+
+    The store is read through the per-database ``KeyCache`` (at most once a second per key).
+    """
     if not secret:
         raise AuthenticationFailed("missing API key: send it as a Bearer token", code="missing_api_key")
     digest = hash_key(secret)
-    async with db.read() as conn:
-        found = await account_store.key_by_hash(conn, digest)
-    if found is None or not same_hash(found[0].secret_hash, digest) or found[0].revoked_at is not None:
+    state = await key_cache(db).state(db, digest)
+    if state.principal is None:
         raise AuthenticationFailed("invalid API key")
-    key, account = found
-    if key.legacy:
+    if state.legacy_id is not None:
         async with db.transaction() as conn:
-            await account_store.upgrade_key(conn, key.id, digest)
-    if key.disabled:
+            await account_store.upgrade_key(conn, state.legacy_id, digest)
+    if state.inactive:
         raise PermissionDenied("this API key is inactive", code="key_inactive")
-    return Principal(
-        account_id=account.id,
-        account_name=account.name,
-        key_id=key.id,
-        mode="test" if key.mode == "test" else "live",
-        rate_limit_per_minute=account.rate_limit_per_minute,
-        secret_hash=key.secret_hash,
-    )
+    return state.principal

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 import httpx
-from fastapi import Request
+from fastapi import Depends, Request
 
 from vidgate.catalog.loader import Catalog
 from vidgate.config import Settings
@@ -47,3 +48,11 @@ class Services:
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
+
+
+async def current_services(request: Request) -> Services:
+    """``services`` as a dependency: async, because FastAPI runs a plain function on a thread."""
+    return services(request)
+
+
+Svc = Annotated[Services, Depends(current_services)]

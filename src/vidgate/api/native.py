@@ -8,10 +8,11 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from vidgate.api.auth import authenticate, bearer_token
-from vidgate.api.context import Services, services
+from vidgate.api.context import Services, Svc, services
 from vidgate.api.media import CONTENT_TYPES, media_links, range_response
 from vidgate.api.native_schema import (
     CreateVideo,
@@ -43,7 +44,6 @@ async def principal(request: Request, authorization: Annotated[str | None, Heade
 
 
 Caller = Annotated[Principal, Depends(principal)]
-Svc = Annotated[Services, Depends(services)]
 
 
 def _poll_after(job: Job) -> dict[str, str]:
@@ -53,6 +53,13 @@ def _poll_after(job: Job) -> dict[str, str]:
     eta = job.eta_s
     millis = 1000 if eta is None else int(min(10.0, max(0.5, eta / 2)) * 1000)
     return {"openai-poll-after-ms": str(millis)}
+
+
+def _video_response(request: Request, job: Job, headers: dict[str, str] | None = None) -> Response:
+    """The video object, serialised once (no response-model validation of our own output)."""
+    return JSONResponse(
+        video_object(job, media_links(request)), headers={**_poll_after(job), **(headers or {})}
+    )
 
 
 async def _read_create(request: Request) -> CreateVideo:
@@ -145,6 +152,7 @@ def to_request(svc: Services, body: CreateVideo) -> GenerationRequest:
 @router.post(
     "/videos",
     status_code=200,
+    response_model=dict[str, Any],
     summary="Create a video",
     openapi_extra=json_body(CreateVideo, multipart=True),
     responses=error_responses(
@@ -153,18 +161,15 @@ def to_request(svc: Services, body: CreateVideo) -> GenerationRequest:
 )
 async def create_video(
     request: Request,
-    response: Response,
     caller: Caller,
     svc: Svc,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> dict[str, Any]:
+) -> Response:
     body = await _read_create(request)
     idem = Idempotency(idempotency_key, "native") if idempotency_key else None
     submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect="native", idempotency=idem)
-    response.headers.update(_poll_after(submitted.job))
-    if not submitted.created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return video_object(submitted.job, media_links(request))
+    replayed = {} if submitted.created else {"Idempotent-Replayed": "true"}
+    return _video_response(request, submitted.job, replayed)
 
 
 @router.get("/videos", summary="List videos")
@@ -188,13 +193,10 @@ async def list_videos(
     }
 
 
-@router.get("/videos/{video_id}", summary="Retrieve a video")
-async def retrieve_video(
-    video_id: str, request: Request, response: Response, caller: Caller, svc: Svc
-) -> dict[str, Any]:
+@router.get("/videos/{video_id}", response_model=dict[str, Any], summary="Retrieve a video")
+async def retrieve_video(video_id: str, request: Request, caller: Caller, svc: Svc) -> Response:
     job = await svc.jobs.get(caller, video_id)
-    response.headers.update(_poll_after(job))
-    return video_object(job, media_links(request))
+    return _video_response(request, job)
 
 
 @router.delete("/videos/{video_id}", summary="Delete a video and its media")

@@ -3,8 +3,9 @@
 The caller is the account behind the API key, read in every ``KeyForm`` the
 dialects declare (their headers and key prefixes; see ``EdgeRules``). Keys are
 mapped to their account and its own ``rate_limit_per_minute`` through the store,
-cached for a few seconds. A request without a known key passes untouched:
-authentication refuses it further in.
+by way of the ``KeyCache`` that authentication reads too (one read per key per
+second). A request without a known key passes untouched: authentication refuses it
+further in.
 
 Limits: the account's own limit, else ``settings.rate_limit_per_minute`` (0 turns
 the default off; an account's explicit limit still applies), plus per-route
@@ -26,11 +27,9 @@ import asyncio
 import logging
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import redis.asyncio  # noqa: F401  (imported here, once: ``limits`` imports it lazily, racily across threads)
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -41,9 +40,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vidgate.api.auth import BEARER, KeyForm
 from vidgate.api.context import Services
 from vidgate.api.errors import ErrorRouter
+from vidgate.api.keycache import key_cache
 from vidgate.billing.keys import hash_key, looks_like_key
 from vidgate.errors import RateLimited
-from vidgate.store import accounts as account_store
 
 log = logging.getLogger(__name__)
 
@@ -111,36 +110,22 @@ class Window:
     allowed: bool
 
 
-class KeyCache:
-    """Key hash -> caller (or None for unknown keys), kept ``ttl_s`` seconds, bounded in size."""
-
-    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, Caller | None]] = OrderedDict()
-
-    async def caller(self, svc: Services, secret: str) -> Caller | None:
-        digest = hash_key(secret)
-        now = time.monotonic()
-        hit = self._entries.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        async with svc.db.read() as conn:
-            found = await account_store.key_by_hash(conn, digest)
-        caller = None
-        if found is not None and found[0].revoked_at is None and not found[0].disabled:
-            caller = Caller(found[1].id, found[1].rate_limit_per_minute)
-        self._entries[digest] = (now + self.ttl_s, caller)
-        self._entries.move_to_end(digest)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-        return caller
+async def caller_of(svc: Services, secret: str) -> Caller | None:
+    """The account behind a key (through the shared ``KeyCache``), or None if it cannot call."""
+    state = await key_cache(svc.db).state(svc.db, hash_key(secret))
+    if state.principal is None or state.inactive:
+        return None
+    return Caller(state.principal.account_id, state.principal.rate_limit_per_minute)
 
 
 def storage_for(redis_url: str | None) -> Storage:
     """Memory storage, or the async Redis storage shared by every replica."""
     if not redis_url:
         return MemoryStorage()
+    # imported here, once, on the event loop's thread: ``limits`` imports it lazily, racily
+    # across threads; and a process without Redis never loads it (memory)
+    import redis.asyncio  # noqa: F401
+
     url = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
     storage = storage_from_string(url, key_prefix="vidgate-ratelimit", implementation="redispy")
     if not isinstance(storage, Storage):  # pragma: no cover - an "async+" URL gives an async storage
@@ -158,13 +143,11 @@ class RateLimitMiddleware:
         errors: ErrorRouter,
         services: Callable[[], Services | None],
         rules: EdgeRules | None = None,
-        cache_s: float = 30.0,
     ) -> None:
         self.app = app
         self.rules = rules or EdgeRules()
         self.errors = errors
         self.services = services
-        self.keys = KeyCache(cache_s)
         self._limiter: MovingWindowRateLimiter | None = None
         self._lock = asyncio.Lock()
         self._last_warning = 0.0
@@ -210,7 +193,7 @@ class RateLimitMiddleware:
     async def _check(self, svc: Services, secret: str, method: str, path: str) -> Window | None:
         """Hit every limit that applies; the tightest window, or None when nothing applies."""
         try:
-            caller = await self.keys.caller(svc, secret)
+            caller = await caller_of(svc, secret)
             if caller is None:
                 return None
             limits = self._limits_for(svc, caller, method, path)

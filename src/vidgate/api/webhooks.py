@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidgate.api.context import Services, services
+from vidgate.api.context import Svc
 from vidgate.api.native import principal
 from vidgate.clock import unix, utcnow
 from vidgate.domain.job import Principal
@@ -34,7 +34,6 @@ from vidgate.webhooks.formats import EVENT_TYPES
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 Caller = Annotated[Principal, Depends(principal)]
-Svc = Annotated[Services, Depends(services)]
 
 MAX_ENDPOINTS = 16
 REPLAYABLE = ("failed", "succeeded")

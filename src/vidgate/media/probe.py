@@ -18,9 +18,12 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 from PIL import Image
+
+if TYPE_CHECKING:  # PyAV is imported where a video is opened: an API process never loads it
+    import av
 
 __all__ = [
     "IMAGE_CONTENT_TYPES",
@@ -68,6 +71,8 @@ def probe(path: Path) -> MediaInfo:
 
     A missing file raises ``FileNotFoundError`` (that is a bug, not bad media).
     """
+    import av
+
     size = path.stat().st_size
     if size == 0:
         raise NotAVideo("the file is empty")
@@ -105,6 +110,8 @@ def make_thumbnail(video: Path, out: Path, *, max_width: int = 640) -> None:
     aspect ratio is kept (including a non-square sample aspect ratio). Raises
     ``NotAVideo`` when no frame can be decoded.
     """
+    import av
+
     if max_width < 1:
         raise ValueError("max_width must be at least 1")
     try:
@@ -193,6 +200,8 @@ def _container_name(format_name: str, metadata: dict[str, str]) -> str:
 
 def _duration_s(container: av.container.InputContainer, stream: av.VideoStream) -> float:
     """Container duration, else the stream's, else frames / rate; 0.0 when nobody says."""
+    import av
+
     if container.duration is not None and container.duration > 0:
         return float(container.duration / av.time_base)
     if stream.duration is not None and stream.time_base is not None:
@@ -207,6 +216,8 @@ def _frame_near(
     container: av.container.InputContainer, stream: av.VideoStream, target_s: float
 ) -> av.VideoFrame | None:
     """The first frame at or after ``target_s`` (or the last one before the end)."""
+    import av
+
     if target_s > 0 and stream.time_base is not None:
         try:
             container.seek(int(target_s / stream.time_base), stream=stream, backward=True)

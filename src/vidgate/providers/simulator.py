@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 from vidgate.domain.frames import frame_size
 from vidgate.domain.request import GenerationRequest
-from vidgate.media.render import render_simulation
 from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     Capability,
@@ -121,6 +120,8 @@ class SimulatorAdapter(AdapterBase):
             "width": int(params.get("width", "1280")),
             "height": int(params.get("height", "720")),
         }
+        from vidgate.media.render import render_simulation  # PyAV: only where a video is made
+
         with tempfile.TemporaryDirectory(prefix="vidgate-sim-") as folder:
             path = Path(folder) / "simulation.mp4"
             await asyncio.to_thread(

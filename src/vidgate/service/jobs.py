@@ -270,7 +270,7 @@ class JobService:
     # -------------------------------------------------------------- read
 
     async def get(self, principal: Principal, job_id: str) -> Job:
-        async with self.db.read() as conn:
+        async with self.db.read(point=True) as conn:
             job = await job_store.get_job(conn, job_id, account_id=principal.account_id)
         if job is None or job.mode != principal.mode:
             raise NotFound(f"no video with id {job_id!r}", param="id")

@@ -46,6 +46,8 @@ from sqlalchemy.pool import NullPool
 from vidgate.config import Settings
 from vidgate.errors import ServiceUnavailable
 from vidgate.keyring import Keyring
+from vidgate.store.inline_sqlite import file_database, inline_engine
+from vidgate.store.writers import WriterQueue
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class Database:
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.writers = WriterQueue() if self.is_sqlite else None
         self.keyring = keyring
         kwargs: dict[str, Any] = {"echo": echo}
         if keyring is not None:
@@ -85,8 +88,13 @@ class Database:
         else:
             kwargs["connect_args"] = {"timeout": CONNECT_TIMEOUT_S, "command_timeout": 30}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # point reads on SQLite run on the event loop's thread (see ``inline_sqlite``)
+        self.point_engine: AsyncEngine | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+            if not null_pool and file_database(url):
+                self.point_engine = inline_engine(url, **{**kwargs, "connect_args": {"timeout": 1}})
+                _configure_sqlite(self.point_engine, point=True)
 
     async def run(
         self, fn: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = RETRY_ATTEMPTS
@@ -105,20 +113,34 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: committed when the block ends, rolled back on error."""
+        """A write transaction: committed when the block ends, rolled back on error.
+
+        On SQLite, writers of this process queue for their turn (``WriterQueue``).
+        """
         try:
-            async with self.engine.begin() as conn:
-                yield conn
+            if self.writers is None:
+                async with self.engine.begin() as conn:
+                    yield conn
+            else:
+                async with self.writers.turn(), self.engine.begin() as conn:
+                    yield conn
         except (DBAPIError, PoolTimeout, OSError) as exc:
             _raise_if_unavailable(exc)
             raise
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only snapshot (never takes SQLite's write lock)."""
+    async def read(self, *, point: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read-only snapshot (never takes SQLite's write lock).
+
+        ``point``: a read of a few rows by key, on a hot path. On an SQLite file it runs on
+        the event loop's thread, without aiosqlite's thread hops (``inline_sqlite``).
+        """
+        inline = point and self.point_engine is not None
+        engine = self.point_engine if inline and self.point_engine is not None else self.engine
         try:
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(**{_READ_ONLY: True})
+            async with engine.connect() as conn:
+                if not inline:  # the inline engine's connections are read-only already
+                    conn = await conn.execution_options(**{_READ_ONLY: True})
                 yield conn
                 await conn.rollback()
         except (DBAPIError, PoolTimeout, OSError) as exc:
@@ -127,6 +149,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.point_engine is not None:
+            await self.point_engine.dispose()
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -170,17 +194,25 @@ def _raise_if_unavailable(exc: BaseException) -> None:
         ) from exc
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, point: bool = False) -> None:
+    """Pragmas and transaction starts; ``point``: the inline engine's read-only, autocommit
+    connections (each point read is one or two statements; a 1 s busy wait at most)."""
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={1000 if point else 30000}")
         _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if point:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
+
+    if point:
+        return
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -36,7 +36,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from vidgate.api.auth import KeyForm, authenticate
-from vidgate.api.context import Services, services
+from vidgate.api.context import Services, Svc, services
 from vidgate.api.dialects._apiframe_catalog import credit_value, model_entry
 from vidgate.api.dialects._apiframe_request import NAMESPACE, parse_generate, wire_error
 from vidgate.api.dialects.base import Dialect
@@ -243,7 +243,6 @@ async def principal(
 
 
 Caller = Annotated[Principal, Depends(principal)]
-Svc = Annotated[Services, Depends(services)]
 
 
 def _facts(svc: Services, job: Job) -> Facts:

@@ -35,7 +35,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
 
 from vidgate.api.auth import authenticate, bearer_token
-from vidgate.api.context import Services, services
+from vidgate.api.context import Services, Svc, services
 from vidgate.api.dialects import _minimax_ids as ids
 from vidgate.api.dialects._minimax_errors import CODE_OF, render_error, render_native_error
 from vidgate.api.dialects.base import Dialect
@@ -171,7 +171,6 @@ async def principal(request: Request, authorization: Annotated[str | None, Heade
 
 
 Caller = Annotated[Principal, Depends(principal)]
-Svc = Annotated[Services, Depends(services)]
 
 
 async def _read_create(request: Request) -> CreateTask:

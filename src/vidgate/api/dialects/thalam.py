@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from vidgate.api.auth import KeyForm, authenticate, bearer_token
-from vidgate.api.context import Services, services
+from vidgate.api.context import Services, Svc, services
 from vidgate.api.dialects.base import Dialect
 from vidgate.api.errors import error_headers
 from vidgate.api.media import media_links
@@ -92,7 +92,6 @@ async def principal(request: Request, authorization: Annotated[str | None, Heade
 
 
 Caller = Annotated[Principal, Depends(principal)]
-Svc = Annotated[Services, Depends(services)]
 
 
 # ------------------------------------------------------------------ request

@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from vidgate.api.auth import authenticate, bearer_token
-from vidgate.api.context import Services, services
+from vidgate.api.context import Services, Svc, services
 from vidgate.api.dialects._venice_schema import (
     COMPLETE_FIELDS,
     QUEUE_FIELDS,
@@ -115,7 +115,6 @@ async def principal(request: Request, authorization: Annotated[str | None, Heade
 
 
 Caller = Annotated[Principal, Depends(principal)]
-Svc = Annotated[Services, Depends(services)]
 
 
 def _balance_headers(request: Request) -> dict[str, str]:
