@@ -20,7 +20,17 @@ from vidgate.api.native_schema import (
     parse_seconds,
     parse_size,
 )
-from vidgate.api.openapi import error_responses, json_body, media_response
+from vidgate.api.openapi import error_responses, json_body, media_response, video_responses
+from vidgate.api.waiting import (
+    IF_NONE_MATCH_DESCRIPTION,
+    PREFER_DESCRIPTION,
+    applied,
+    etag,
+    not_modified,
+    prefer_wait,
+    waited_create,
+    waited_retrieve,
+)
 from vidgate.catalog.validation import allowed_values
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
@@ -157,14 +167,17 @@ async def create_video(
     caller: Caller,
     svc: Svc,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    prefer: Annotated[list[str] | None, Header(description=PREFER_DESCRIPTION)] = None,
 ) -> dict[str, Any]:
     body = await _read_create(request)
     idem = Idempotency(idempotency_key, "native") if idempotency_key else None
     submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect="native", idempotency=idem)
-    response.headers.update(_poll_after(submitted.job))
+    wait_s = prefer_wait(prefer or ())
+    job = await waited_create(svc.jobs, svc.lifecycle.changes, caller, submitted.job, wait_s=wait_s)
+    response.headers.update(_poll_after(job) | applied(wait_s) | {"ETag": etag(job)})
     if not submitted.created:
         response.headers["Idempotent-Replayed"] = "true"
-    return video_object(submitted.job, media_links(request))
+    return video_object(job, media_links(request))
 
 
 @router.get("/videos", summary="List videos")
@@ -188,12 +201,26 @@ async def list_videos(
     }
 
 
-@router.get("/videos/{video_id}", summary="Retrieve a video")
+@router.get(
+    "/videos/{video_id}", summary="Retrieve a video", response_model=None, responses=video_responses()
+)
 async def retrieve_video(
-    video_id: str, request: Request, response: Response, caller: Caller, svc: Svc
-) -> dict[str, Any]:
-    job = await svc.jobs.get(caller, video_id)
-    response.headers.update(_poll_after(job))
+    video_id: str,
+    request: Request,
+    response: Response,
+    caller: Caller,
+    svc: Svc,
+    prefer: Annotated[list[str] | None, Header(description=PREFER_DESCRIPTION)] = None,
+    if_none_match: Annotated[str | None, Header(description=IF_NONE_MATCH_DESCRIPTION)] = None,
+) -> dict[str, Any] | Response:
+    wait_s = prefer_wait(prefer or ())
+    job, unchanged = await waited_retrieve(
+        svc.jobs, svc.lifecycle.changes, caller, video_id, wait_s=wait_s, if_none_match=if_none_match
+    )
+    headers = _poll_after(job) | applied(wait_s)
+    if unchanged:
+        return not_modified(job, headers)
+    response.headers.update(headers | {"ETag": etag(job)})
     return video_object(job, media_links(request))
 
 

@@ -1,0 +1,131 @@
+"""Job changes: who is waiting on which job, and telling them when it changed.
+
+``JobLifecycle`` writes every visible change of a job (state, progress) and then
+calls ``publish(job_id)`` AFTER the transaction committed, never inside one that may
+roll back. Waiters (``Prefer: wait``, ``If-None-Match`` long polls, the events stream)
+``watch(job_id)``: an ``asyncio.Event`` per waiter in a dict keyed by job id, so a
+waiting request costs no CPU and no database connection until its job changes.
+
+Across processes (PostgreSQL) the same write also runs ``announce(conn, job_id)``
+inside its transaction: ``pg_notify('vidgate_jobs', '<origin> <job_id>')``, which
+PostgreSQL delivers to every listener only when (and if) the transaction commits.
+``store.listen.JobListener`` (one connection per process) feeds those to ``publish``
+and skips its own process's (``origin``), which were published locally already.
+
+``instant`` says whether a waiter can trust a wake-up to come: True while the
+PostgreSQL listener is connected, or, without one (SQLite), when this process is the
+only writer of job states (``sole_writer``: the all-in-one ``vidgate serve``). When it
+is False waiters re-read their job every ``FALLBACK_RECHECK_S`` instead; the listener
+wakes everyone when it drops and again when it is back, so nobody sleeps through the
+switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+CHANNEL = "vidgate_jobs"
+FALLBACK_RECHECK_S = 1.0  # how often a waiter re-reads when wake-ups may not come
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+class Watch:
+    """One waiter's view of one job: ``changed(timeout)`` returns when woken or timed out."""
+
+    __slots__ = ("_changes", "_event", "job_id")
+
+    def __init__(self, changes: JobChanges, job_id: str) -> None:
+        self._changes = changes
+        self._event = asyncio.Event()
+        self.job_id = job_id
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def changed(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` (shortened while wake-ups may not come) for a wake-up.
+
+        Returns whether one came; either way the caller re-reads the job. A wake-up
+        that came before this call (between the caller's read and now) is not lost.
+        """
+        if not self._changes.instant:
+            timeout_s = min(timeout_s, FALLBACK_RECHECK_S)
+        if timeout_s > 0 and not self._event.is_set():
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout_s)
+            except TimeoutError:
+                return False
+        woken = self._event.is_set()
+        self._event.clear()
+        return woken
+
+
+class JobChanges:
+    """The per-process registry of waiters, and the ways a change reaches them."""
+
+    def __init__(self, *, sole_writer: bool = True, cross_process: bool = False) -> None:
+        self.origin = secrets.token_hex(6)  # tells this process's notifications from others'
+        self.sole_writer = sole_writer
+        self.cross_process = cross_process  # announce on PostgreSQL; a listener feeds publish
+        self.listening = False  # set by the listener while its connection is up
+        self.closed = False
+        self._watches: dict[str, set[Watch]] = {}
+
+    @property
+    def instant(self) -> bool:
+        """Whether every committed change of a watched job will wake its waiters."""
+        if self.closed:
+            return False
+        return self.listening if self.cross_process else self.sole_writer
+
+    @property
+    def waiting(self) -> int:
+        """How many waiters are registered (for tests, metrics and the benchmark)."""
+        return sum(len(found) for found in self._watches.values())
+
+    @contextmanager
+    def watch(self, job_id: str) -> Iterator[Watch]:
+        """Register a waiter on ``job_id`` for the block (register BEFORE reading the job)."""
+        found = Watch(self, job_id)
+        self._watches.setdefault(job_id, set()).add(found)
+        try:
+            yield found
+        finally:
+            waiters = self._watches.get(job_id)
+            if waiters is not None:
+                waiters.discard(found)
+                if not waiters:
+                    del self._watches[job_id]
+
+    def publish(self, job_id: str) -> None:
+        """Wake every waiter of ``job_id`` (call after the change committed)."""
+        for found in self._watches.get(job_id, ()):
+            found.wake()
+
+    def publish_all(self) -> None:
+        """Wake everyone: they re-read (the listener dropped or came back; shutting down)."""
+        for waiters in self._watches.values():
+            for found in waiters:
+                found.wake()
+
+    async def announce(self, conn: AsyncConnection, job_id: str) -> None:
+        """Inside the writing transaction: tell other processes, delivered on commit only."""
+        if self.cross_process:
+            await conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": f"{self.origin} {job_id}"})
+
+    def received(self, payload: str) -> None:
+        """A notification from the listener: ``'<origin> <job_id>'``."""
+        origin, _, job_id = payload.partition(" ")
+        if job_id and origin != self.origin:
+            self.publish(job_id)
+
+    def close(self) -> None:
+        """Stop promising wake-ups and wake everyone so that they answer now."""
+        self.closed = True
+        self.publish_all()
