@@ -152,25 +152,3 @@ async def test_if_none_match_with_prefer_wait_is_a_long_poll_until_the_next_chan
     assert answer.status_code == 200, answer.status_code
     assert answer.headers["etag"] != tag and answer.headers["preference-applied"] == "wait=60"
     assert answer.json()["vidgate_status"] != "queued"
-
-
-async def test_a_waiter_is_not_woken_by_a_rolled_back_change(idle_gateway: Gateway) -> None:
-    """Publishing happens after commit only: a failed transaction wakes nobody."""
-    gateway = idle_gateway
-    key, principal = await gateway.account(credit="10")
-    created = await create(gateway, key)
-    changes = gateway.services.lifecycle.changes
-    woken: list[bool] = []
-    with changes.watch(created["id"]) as watch:
-
-        class Boom(Exception):
-            pass
-
-        with pytest.raises(Boom):
-            async with gateway.services.db.transaction() as conn:
-                await changes.announce(conn, created["id"])
-                raise Boom
-        woken.append(await watch.changed(0))
-        await gateway.client.post(f"/v1/videos/{created['id']}/cancel", headers=auth(key))
-        woken.append(await watch.changed(5))
-    assert woken == [False, True]
