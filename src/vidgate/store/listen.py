@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 8.0
 HEALTH_CHECK_S = 10.0
 BACKOFF_MAX_S = 5.0
+APPLICATION_NAME = "vidgate-job-listener"  # how it shows in pg_stat_activity
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -69,7 +70,9 @@ class JobListener:
         conn: Any = None
         lost = asyncio.Event()
         try:
-            conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_S)
+            conn = await asyncpg.connect(
+                self._dsn, timeout=CONNECT_TIMEOUT_S, server_settings={"application_name": APPLICATION_NAME}
+            )
             conn.add_termination_listener(lambda _conn: lost.set())
             await conn.add_listener(CHANNEL, self._on_notification)
             self._up()
