@@ -230,10 +230,12 @@ async def make_key(url: str, account: str, *, mode: str = "test", credit_usd: st
 
     from vidgate.billing.accounts import ensure_account, issue_key, top_up
     from vidgate.domain.job import Principal
+    from vidgate.keyring import Keyring
     from vidgate.money import micros_from_usd
     from vidgate.store.engine import Database
 
-    db = Database(url, null_pool=True)
+    # the keyring of a gateway configured with VIDGATE_SECRET_KEY=bench-secret (bench_env)
+    db = Database(url, null_pool=True, keyring=Keyring(b"bench-secret"))
     try:
         async with db.transaction() as conn:
             row = await ensure_account(conn, account)
