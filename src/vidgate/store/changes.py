@@ -36,17 +36,23 @@ _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 class Watch:
-    """One waiter's view of one job: ``changed(timeout)`` returns when woken or timed out."""
+    """One waiter's view of one job: ``changed(timeout)`` returns when woken or timed out.
 
-    __slots__ = ("_changes", "_event", "job_id")
+    A flag and, while waiting, one future and one timer: no task per wait.
+    """
+
+    __slots__ = ("_changes", "_pending", "_woken", "job_id")
 
     def __init__(self, changes: JobChanges, job_id: str) -> None:
         self._changes = changes
-        self._event = asyncio.Event()
+        self._woken = False
+        self._pending: asyncio.Future[None] | None = None
         self.job_id = job_id
 
     def wake(self) -> None:
-        self._event.set()
+        self._woken = True
+        if self._pending is not None and not self._pending.done():
+            self._pending.set_result(None)
 
     async def changed(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` (shortened while wake-ups may not come) for a wake-up.
@@ -56,14 +62,22 @@ class Watch:
         """
         if not self._changes.instant:
             timeout_s = min(timeout_s, FALLBACK_RECHECK_S)
-        if timeout_s > 0 and not self._event.is_set():
+        if timeout_s > 0 and not self._woken:
+            loop = asyncio.get_running_loop()
+            pending = self._pending = loop.create_future()
+            timer = loop.call_later(timeout_s, _expire, pending)
             try:
-                await asyncio.wait_for(self._event.wait(), timeout_s)
-            except TimeoutError:
-                return False
-        woken = self._event.is_set()
-        self._event.clear()
+                await pending
+            finally:
+                timer.cancel()
+                self._pending = None
+        woken, self._woken = self._woken, False
         return woken
+
+
+def _expire(pending: asyncio.Future[None]) -> None:
+    if not pending.done():
+        pending.set_result(None)
 
 
 class JobChanges:
