@@ -22,8 +22,8 @@ measured from the change's commit (the moment ``progress`` returned, in the chan
 process) to the moment the client has the event (or the 200) in hand.
 
 Who changes the jobs: on SQLite the server process itself (changes are published in
-process; a command on its stdin starts them), on PostgreSQL a separate process (this
-benchmark, with its own ``JobLifecycle``), so the wake-up crosses processes through
+process; a command on its stdin starts them), on PostgreSQL a separate process (a
+child with its own ``JobLifecycle``), so the wake-up crosses processes through
 ``NOTIFY``/``LISTEN``. Both clocks are this machine's ``time.time()``.
 """
 
@@ -105,6 +105,25 @@ async def load_jobs(db: Any, ids: Sequence[str]) -> list[Any]:
                 job = job_from_row(row)
                 found[job.id] = job
     return [found[i] for i in ids]
+
+
+async def changer_child() -> None:
+    """A separate process that changes the jobs (PostgreSQL): its own ``JobLifecycle``."""
+    from vidgate.catalog.loader import load_catalog
+    from vidgate.service.lifecycle import JobLifecycle
+    from vidgate.store.changes import JobChanges
+    from vidgate.store.engine import Database
+
+    order = json.loads(await asyncio.to_thread(sys.stdin.readline))
+    db = Database(order["url"])
+    try:
+        lifecycle = JobLifecycle(db, load_catalog(None), changes=JobChanges(cross_process=True))
+        jobs = await load_jobs(db, order["ids"])
+        out: dict[str, float] = {}
+        await change_jobs(lifecycle, jobs, order["rate"], out)
+        print(json.dumps({"committed": out}), flush=True)
+    finally:
+        await db.dispose()
 
 
 # ====================================================================== the server child
@@ -376,11 +395,6 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _run_one(kind: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from vidgate.catalog.loader import load_catalog
-    from vidgate.service.lifecycle import JobLifecycle
-    from vidgate.store.changes import JobChanges
-    from vidgate.store.engine import Database
-
     async with scratch_database(kind, folder) as url:
         key, ids, versions = await seed(url, args.waiters)
         print(f"   seeded {len(ids)} running jobs", flush=True)
@@ -432,14 +446,17 @@ async def _run_one(kind: str, folder: Path, args: argparse.Namespace) -> dict[st
                 tell(child, {"do": "change", "ids": changed_ids, "rate": args.rate})
                 committed = await lines.next("committed", 60 + args.changes / args.rate * 3)
             else:
-                db = Database(url)
-                try:
-                    lifecycle = JobLifecycle(db, load_catalog(None), changes=JobChanges(cross_process=True))
-                    jobs = await load_jobs(db, changed_ids)
-                    committed = {}
-                    await change_jobs(lifecycle, jobs, args.rate, committed)
-                finally:
-                    await db.dispose()
+                # another process (not this one, whose loop reads the 10,000 sockets)
+                order = {"url": url, "ids": changed_ids, "rate": args.rate}
+                with process(
+                    [sys.executable, __file__, "--changer-child"],
+                    stdout=subprocess.PIPE,
+                    stdin=subprocess.PIPE,
+                    log=folder / "changer.log",
+                ) as changer:
+                    changer_lines = ChildLines(changer)
+                    tell(changer, order)
+                    committed = await changer_lines.next("committed", 60 + args.changes / args.rate * 3)
             by_id = {w.job_id: w for w in clients.waiters}
             await until(lambda: all(by_id[j].woke_at is not None or by_id[j].error for j in changed_ids), 30)
             change_end = proc_sample(child.pid)
@@ -496,7 +513,11 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
     parser.add_argument("--server-child", help=argparse.SUPPRESS)
+    parser.add_argument("--changer-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.changer_child:
+        asyncio.run(changer_child())
+        return
     if args.server_child:
         profile = os.environ.get("BENCH_PROFILE")  # a file name: cProfile the server into it
         if profile:
