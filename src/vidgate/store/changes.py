@@ -15,7 +15,8 @@ and skips its own process's (``origin``), which were published locally already.
 ``instant`` says whether a waiter can trust a wake-up to come: True while the
 PostgreSQL listener is connected, or, without one (SQLite), when this process is the
 only writer of job states (``sole_writer``: the all-in-one ``vidgate serve``). When it
-is False waiters re-read their job every ``FALLBACK_RECHECK_S`` instead; the listener
+is False waiters re-read their job every ``FALLBACK_RECHECK_S`` instead (spread out
+further when there are so many waiters that this would pass ``FALLBACK_READS_PER_S``); the listener
 wakes everyone when it drops and again when it is back, so nobody sleeps through the
 switch.
 """
@@ -23,6 +24,7 @@ switch.
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +33,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 CHANNEL = "vidgate_jobs"
-FALLBACK_RECHECK_S = 1.0  # how often a waiter re-reads when wake-ups may not come
+FALLBACK_RECHECK_S = 1.0  # how often a waiter re-reads when wake-ups may not come ...
+FALLBACK_READS_PER_S = 500  # ... unless that would make more re-reads than this per process
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
@@ -61,7 +64,7 @@ class Watch:
         that came before this call (between the caller's read and now) is not lost.
         """
         if not self._changes.instant:
-            timeout_s = min(timeout_s, FALLBACK_RECHECK_S)
+            timeout_s = min(timeout_s, self._changes.fallback_interval())
         if timeout_s > 0 and not self._woken:
             loop = asyncio.get_running_loop()
             pending = self._pending = loop.create_future()
@@ -90,6 +93,7 @@ class JobChanges:
         self.listening = False  # set by the listener while its connection is up
         self.closed = False
         self._watches: dict[str, set[Watch]] = {}
+        self._count = 0
 
     @property
     def instant(self) -> bool:
@@ -98,19 +102,28 @@ class JobChanges:
             return False
         return self.listening if self.cross_process else self.sole_writer
 
+    def fallback_interval(self) -> float:
+        """How long a waiter sleeps between re-reads while wake-ups may not come: a second,
+        or longer when there are so many waiters that their re-reads would exceed
+        ``FALLBACK_READS_PER_S`` (jittered, so that they do not all read at once)."""
+        spread = max(FALLBACK_RECHECK_S, self.waiting / FALLBACK_READS_PER_S)
+        return spread * random.uniform(0.75, 1.25)
+
     @property
     def waiting(self) -> int:
         """How many waiters are registered (for tests, metrics and the benchmark)."""
-        return sum(len(found) for found in self._watches.values())
+        return self._count
 
     @contextmanager
     def watch(self, job_id: str) -> Iterator[Watch]:
         """Register a waiter on ``job_id`` for the block (register BEFORE reading the job)."""
         found = Watch(self, job_id)
         self._watches.setdefault(job_id, set()).add(found)
+        self._count += 1
         try:
             yield found
         finally:
+            self._count -= 1
             waiters = self._watches.get(job_id)
             if waiters is not None:
                 waiters.discard(found)

@@ -7,13 +7,17 @@ wrong answer (a job still unfinished, a 304), never as a slow one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import Gateway, auth
+from tests.conftest import PG_URL, Gateway, auth
 from vidgate.api.waiting import prefer_wait
+from vidgate.domain.states import JobStatus
+from vidgate.service.lifecycle import JobLifecycle
+from vidgate.store.changes import JobChanges
 
 VIDEO = {"model": "sora-2", "prompt": "a lighthouse", "seconds": "4", "size": "1280x720"}
 
@@ -152,3 +156,35 @@ async def test_if_none_match_with_prefer_wait_is_a_long_poll_until_the_next_chan
     assert answer.status_code == 200, answer.status_code
     assert answer.headers["etag"] != tag and answer.headers["preference-applied"] == "wait=60"
     assert answer.json()["vidgate_status"] != "queued"
+
+
+def test_the_fallback_spreads_re_reads_over_many_waiters() -> None:
+    changes = JobChanges(sole_writer=False)  # e.g. serve --no-worker next to a worker on SQLite
+    assert not changes.instant
+    assert 0.75 <= changes.fallback_interval() <= 1.25
+    with contextlib.ExitStack() as stack:
+        for index in range(5000):
+            stack.enter_context(changes.watch(f"video_{index}"))
+        assert changes.waiting == 5000
+        assert 7.5 <= changes.fallback_interval() <= 12.5  # 500 re-reads per second at most
+    assert changes.waiting == 0
+
+
+@pytest.mark.skipif(PG_URL is not None, reason="SQLite: another process cannot wake this one")
+async def test_without_wake_ups_a_waiter_re_reads_and_still_sees_the_end(idle_gateway: Gateway) -> None:
+    gateway = idle_gateway
+    gateway.services.lifecycle.changes.sole_writer = False  # as `serve --no-worker` on SQLite
+    key, _ = await gateway.account(credit="10")
+    created = await create(gateway, key)
+    changes = gateway.services.lifecycle.changes
+    waiting = asyncio.create_task(
+        gateway.client.get(
+            f"/v1/videos/{created['id']}", headers={**auth(key), "Prefer": "wait=60"}, timeout=90
+        )
+    )
+    await eventually(lambda: changes.waiting == 1, what="the retrieve is waiting")
+    # "another process": its own lifecycle and its own (unconnected) changes
+    other = JobLifecycle(gateway.services.db, gateway.services.catalog, changes=JobChanges())
+    assert await other.finish(created["id"], JobStatus.CANCELED, error_code="x", error_message="elsewhere")
+    answer = await waiting
+    assert answer.json()["vidgate_status"] == "canceled"
