@@ -21,6 +21,16 @@ worker's CPU, RSS and asyncio task count (no task per job: it stays at
 until every job has settled, and the per-job lag from "done upstream" to
 "succeeded in vidgate".
 
+``--callbacks`` turns on upstream callbacks, as ``VIDGATE_PUBLIC_URL`` does: the worker
+process also serves HTTP (the real app, ``/callbacks/fal`` and the native API; still one
+process), every job is submitted with ``fal_webhook`` pointing there, and the fake
+posts its signed webhook when a job is done, which makes the job due at once. Then
+``--watchers`` of the jobs are followed by real clients on ``GET /v1/videos/{id}/events``
+and the lag "done upstream -> the client has the succeeded event" is reported next to
+"done upstream -> succeeded in the store" of every job. ``--seed-rate`` caps how fast
+jobs are created, and so how fast they finish upstream (they finish ``--latency`` after
+their creation): the rate of completions a worker must settle.
+
 ``--concurrency`` defaults to 64 here (the product default, 16, takes a minute longer
 to settle; see docs/benchmarks.md). ``--upstream stub`` replaces the HTTP fake by an
 in-process adapter (no HTTP, no fake process), to see the worker's own ceiling.
@@ -36,6 +46,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -210,9 +221,12 @@ async def worker_child(config: dict[str, Any]) -> None:
     from vidgate.runtime.services import build_runtime
 
     logging.basicConfig(level=logging.WARNING)
+    callbacks = bool(config.get("callbacks"))
     settings = Settings(
         data_dir=Path(config["data_dir"]),
         database_url=config["database_url"],
+        public_url=f"http://127.0.0.1:{config['port']}" if callbacks else None,
+        rate_limit_per_minute=0,
         worker_concurrency=config["concurrency"],
         worker_poll_interval_s=config["poll_interval"],
         job_timeout_s=3600,
@@ -251,6 +265,7 @@ async def worker_child(config: dict[str, Any]) -> None:
     reporter = asyncio.create_task(report())
     limit = float(config["max_runtime_s"])
     loop.call_later(limit, stop.set)  # never outlive the benchmark
+    http = await serve_http(runtime, settings, config["port"]) if callbacks else None
     try:
         # idle until the parent has seeded the jobs and says "go" (or closes stdin)
         with contextlib.suppress(TimeoutError):
@@ -258,7 +273,41 @@ async def worker_child(config: dict[str, Any]) -> None:
         await runtime.worker.run(stop)
     finally:
         await reporter
+        if http is not None:
+            server, serving = http
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(serving, 30)
         await runtime.close()
+
+
+async def serve_http(runtime: Any, settings: Any, port: int) -> tuple[Any, asyncio.Task[None]]:
+    """The real app on ``port``, in this (the worker's) process and loop, around ``runtime``."""
+    from collections.abc import AsyncIterator as Iter
+
+    import uvicorn
+
+    from vidgate.api.app import create_api
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Iter[None]:
+        app.state.runtime = runtime
+        app.state.services = runtime.services
+        yield
+
+    runtime.start(loops=False)  # the job change listener (PostgreSQL); the worker runs below
+    app = create_api(settings, lifespan=lifespan, base_url=runtime.base_url)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=4096
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # ours stay
+    serving = asyncio.create_task(server.serve())
+    for _ in range(1200):  # up to a minute
+        if server.started or serving.done():
+            break
+        await asyncio.sleep(0.05)
+    return server, serving
 
 
 # ====================================================================== the parent
@@ -268,6 +317,7 @@ async def worker_child(config: dict[str, Any]) -> None:
 class Seeded:
     upstream_done_at: dict[str, float]  # job id -> epoch seconds the upstream reports it done
     seconds: float
+    key: str = ""  # the API key the jobs belong to (for the watchers)
 
 
 async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
@@ -278,16 +328,21 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
     from vidgate.clock import utcnow
     from vidgate.domain.request import GenerationRequest
     from vidgate.domain.states import JobStatus
+    from vidgate.keyring import Keyring
+    from vidgate.media.backends import storage_from_url
     from vidgate.providers.base import ProviderContext, Route, SubmitAttempt
     from vidgate.providers.fal import FalAdapter
     from vidgate.service.jobs import JobService
+    from vidgate.service.lifecycle import JobLifecycle
     from vidgate.store import jobs as job_store
     from vidgate.store.engine import Database
 
-    _secret, principal = await make_key(url, "tracking", mode="live", credit_usd="1000000")
-    db = Database(url)
+    secret, principal = await make_key(url, "tracking", mode="live", credit_usd="1000000")
+    db = Database(url, keyring=Keyring(b"bench-secret"))  # the worker's VIDGATE_SECRET_KEY
     catalog = load_catalog(None)
-    service = JobService(db, catalog, job_timeout_s=3600, availability=lambda spec: None)
+    lifecycle = JobLifecycle(db, catalog)
+    storage = storage_from_url("", data_dir=Path(tempfile.mkdtemp(prefix="vg-bench-seed-")))
+    service = JobService(db, catalog, storage, lifecycle, job_timeout_s=3600, availability=lambda spec: None)
     spec = catalog.get(MODEL)
     route_spec = next(r for r in spec.routes if r.provider == "fal")
     route = Route(provider="fal", model=route_spec.model, params=route_spec.params)
@@ -300,10 +355,19 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
         adapter: Any = (
             StubAdapter()
             if args.upstream == "stub"
-            else FalAdapter(ProviderContext(http=http, api_key=FAL_KEY, base_url=fal_url))
+            else FalAdapter(
+                ProviderContext(
+                    http=http,
+                    api_key=FAL_KEY,
+                    base_url=fal_url,
+                    callback_url=f"{args.public_url}/callbacks/fal" if args.callbacks else None,
+                )
+            )
         )
 
         async def one(index: int) -> None:
+            if args.seed_rate:
+                await asyncio.sleep(max(0.0, start + index / args.seed_rate - time.monotonic()))
             async with gate:
                 request = GenerationRequest(model=MODEL, prompt=f"benchmark job {index}", duration_s=5)
                 job = (await service.submit(principal, request, dialect="native")).job
@@ -329,7 +393,7 @@ async def seed(url: str, fal_url: str, args: argparse.Namespace) -> Seeded:
 
         await asyncio.gather(*(one(i) for i in range(args.jobs)))
     await db.dispose()
-    return Seeded(done_at, time.monotonic() - start)
+    return Seeded(done_at, time.monotonic() - start, secret)
 
 
 async def status_counts(url: str) -> dict[str, int]:
@@ -362,6 +426,45 @@ async def completion_times(url: str) -> dict[str, float]:
             return {job_id: at.timestamp() for job_id, at in rows}
     finally:
         await db.dispose()
+
+
+TERMINAL = (b'"vidgate_status":"succeeded"', b'"vidgate_status":"failed"', b'"vidgate_status":"expired"')
+
+
+@dataclass
+class Watcher:
+    job_id: str
+    seen_at: float | None = None  # when the terminal event was in the client's hands
+    error: str | None = None
+
+
+async def watch_one(port: int, key: str, watcher: Watcher, opened: asyncio.Semaphore) -> None:
+    """Follow one job on its events stream (a raw socket) until its terminal event."""
+    writer = None
+    try:
+        async with opened:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"GET /v1/videos/{watcher.job_id}/events HTTP/1.1\r\nHost: bench\r\n"
+                f"Authorization: Bearer {key}\r\n\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(head.decode(errors="replace").splitlines()[0])
+        tail = b""
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                raise ConnectionError("the stream ended before the terminal event")
+            tail = tail[-64:] + chunk
+            if any(marker in tail for marker in TERMINAL):
+                watcher.seen_at = time.time()
+                return
+    except Exception as exc:
+        watcher.error = repr(exc)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 class Reports:
@@ -452,7 +555,11 @@ async def _run_one(kind: str, folder: Path, args: argparse.Namespace) -> dict[st
                     )
                 )
                 wait_http(f"{fal_url}/.well-known/jwks.json", timeout_s=60, child=fake)
+            http_port = free_port()
+            args.public_url = f"http://127.0.0.1:{http_port}"
             config = {
+                "callbacks": args.callbacks,
+                "port": http_port,
                 "data_dir": str(folder / "data"),
                 "database_url": url,
                 "fal_url": fal_url,
@@ -484,6 +591,16 @@ async def _run_one(kind: str, folder: Path, args: argparse.Namespace) -> dict[st
             child.stdin.flush()
             seeded_at = time.time()
             print(f"   seeded {args.jobs} running jobs in {seeded.seconds:.1f} s; worker let go", flush=True)
+            watchers: list[Watcher] = []
+            watching: list[asyncio.Task[None]] = []
+            if args.callbacks and args.watchers:
+                step = max(1, args.jobs // args.watchers)
+                watched = list(seeded.upstream_done_at)[::step][: args.watchers]
+                opened = asyncio.Semaphore(32)
+                watchers = [Watcher(job_id) for job_id in watched]
+                watching = [
+                    asyncio.create_task(watch_one(http_port, seeded.key, w, opened)) for w in watchers
+                ]
             first_done = min(seeded.upstream_done_at.values())
             last_done = max(seeded.upstream_done_at.values())
             steady_from = seeded_at + WARM_UP_S
@@ -512,6 +629,12 @@ async def _run_one(kind: str, folder: Path, args: argparse.Namespace) -> dict[st
                     break
                 await asyncio.sleep(1.0)
             settled_at = time.time()
+            if watching:
+                await asyncio.wait(watching, timeout=30)
+            client_lags = [
+                w.seen_at - seeded.upstream_done_at[w.job_id] for w in watchers if w.seen_at is not None
+            ]
+            watch_errors = [w.error for w in watchers if w.error]
             counts = await status_counts(url)
             completed = await completion_times(url)
             lags = [completed[j] - done for j, done in seeded.upstream_done_at.items() if j in completed]
@@ -535,6 +658,15 @@ async def _run_one(kind: str, folder: Path, args: argparse.Namespace) -> dict[st
         "lag_p50_s": percentile(lags, 50),
         "lag_p95_s": percentile(lags, 95),
         "lag_max_s": max(lags) if lags else float("nan"),
+        "lag_p99_s": percentile(lags, 99),
+        "callbacks": args.callbacks,
+        "seed_rate": args.seed_rate,
+        "watchers": len(watchers),
+        "watchers_saw_end": len(client_lags),
+        "client_lag_p50_s": percentile(client_lags, 50),
+        "client_lag_p99_s": percentile(client_lags, 99),
+        "client_lag_max_s": max(client_lags) if client_lags else float("nan"),
+        "watch_errors": watch_errors[:5],
         "worker_peak_rss_mib": worker_end.peak_rss_mib if worker_end else float("nan"),
         "load_avg_after": load_avg(),
     }
@@ -559,6 +691,13 @@ def main() -> None:
     )
     parser.add_argument("--settle-timeout", type=float, default=120.0, help="give up settling after this")
     parser.add_argument("--seed-concurrency", type=int, default=8, help="jobs created at once while seeding")
+    parser.add_argument(
+        "--callbacks", action="store_true", help="upstream callbacks on (the worker also serves HTTP)"
+    )
+    parser.add_argument(
+        "--watchers", type=int, default=500, help="with --callbacks: jobs followed on their events stream"
+    )
+    parser.add_argument("--seed-rate", type=float, default=0.0, help="jobs created per second (0: no cap)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs) for a look")
     parser.add_argument("--worker-child", help=argparse.SUPPRESS)
@@ -602,6 +741,7 @@ def main() -> None:
             "all settled after last done, s",
             "lag p50 s",
             "p95",
+            "p99",
             "max",
             "fetches/s",
             "fetch ms",
@@ -616,6 +756,7 @@ def main() -> None:
                 r["settle_after_last_done_s"],
                 r["lag_p50_s"],
                 r["lag_p95_s"],
+                r["lag_p99_s"],
                 r["lag_max_s"],
                 r["settle"].get("fetches_per_s", nan),
                 r["settle"].get("fetch_ms_mean", nan),
@@ -625,6 +766,27 @@ def main() -> None:
             for r in results
         ],
     )
+    if args.callbacks:
+        print_table(
+            "With upstream callbacks: from 'done' upstream to the client holding the terminal event"
+            " (GET /v1/videos/{id}/events)",
+            ["db", "watchers", "saw the end", "client lag p50 s", "p99", "max", "store lag p99 s"],
+            [
+                [
+                    r["db"],
+                    r["watchers"],
+                    r["watchers_saw_end"],
+                    r["client_lag_p50_s"],
+                    r["client_lag_p99_s"],
+                    r["client_lag_max_s"],
+                    r["lag_p99_s"],
+                ]
+                for r in results
+            ],
+        )
+        for r in results:
+            if r["watch_errors"]:
+                print(f"   {r['db']} watcher errors (first 5): {r['watch_errors']}")
     write_json(args.json, {"machine": info, "args": vars(args), "results": results})
 
 

@@ -21,6 +21,7 @@ from vidgate.api.limits import BodyLimits
 from vidgate.api.media import router as media_router
 from vidgate.api.native import router as native_router
 from vidgate.api.ratelimit import RateLimitMiddleware
+from vidgate.api.video_events import router as video_events_router
 from vidgate.api.webhooks import router as webhooks_router
 from vidgate.config import Settings
 from vidgate.errors import GatewayError
@@ -60,6 +61,7 @@ def create_api(settings: Settings, *, lifespan: Lifespan, base_url: BaseUrl) -> 
         total_timeout_s=settings.body_timeout_s,
     )
     app.include_router(native_router)
+    app.include_router(video_events_router)
     app.include_router(media_router)
     app.include_router(webhooks_router)
     app.router.routes[0:0] = health.routes(lambda request: _ops(request.app))  # probes match first

@@ -21,7 +21,17 @@ from vidgate.api.native_schema import (
     parse_seconds,
     parse_size,
 )
-from vidgate.api.openapi import error_responses, json_body, media_response
+from vidgate.api.openapi import error_responses, json_body, media_response, video_responses
+from vidgate.api.waiting import (
+    IF_NONE_MATCH_DESCRIPTION,
+    PREFER_DESCRIPTION,
+    applied,
+    etag,
+    not_modified,
+    prefer_wait,
+    waited_create,
+    waited_retrieve,
+)
 from vidgate.catalog.validation import allowed_values
 from vidgate.domain.job import Job, Principal
 from vidgate.domain.request import GenerationRequest, ImageInput
@@ -164,12 +174,17 @@ async def create_video(
     caller: Caller,
     svc: Svc,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    prefer: Annotated[list[str] | None, Header(description=PREFER_DESCRIPTION)] = None,
 ) -> Response:
     body = await _read_create(request)
     idem = Idempotency(idempotency_key, "native") if idempotency_key else None
     submitted = await svc.jobs.submit(caller, to_request(svc, body), dialect="native", idempotency=idem)
-    replayed = {} if submitted.created else {"Idempotent-Replayed": "true"}
-    return _video_response(request, submitted.job, replayed)
+    wait_s = prefer_wait(prefer or ())
+    job = await waited_create(svc.jobs, svc.lifecycle.changes, caller, submitted.job, wait_s=wait_s)
+    headers = applied(wait_s) | {"ETag": etag(job)}
+    if not submitted.created:
+        headers["Idempotent-Replayed"] = "true"
+    return _video_response(request, job, headers)
 
 
 @router.get("/videos", summary="List videos")
@@ -193,10 +208,24 @@ async def list_videos(
     }
 
 
-@router.get("/videos/{video_id}", response_model=dict[str, Any], summary="Retrieve a video")
-async def retrieve_video(video_id: str, request: Request, caller: Caller, svc: Svc) -> Response:
-    job = await svc.jobs.get(caller, video_id)
-    return _video_response(request, job)
+@router.get(
+    "/videos/{video_id}", summary="Retrieve a video", response_model=None, responses=video_responses()
+)
+async def retrieve_video(
+    video_id: str,
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    prefer: Annotated[list[str] | None, Header(description=PREFER_DESCRIPTION)] = None,
+    if_none_match: Annotated[str | None, Header(description=IF_NONE_MATCH_DESCRIPTION)] = None,
+) -> Response:
+    wait_s = prefer_wait(prefer or ())
+    job, unchanged = await waited_retrieve(
+        svc.jobs, svc.lifecycle.changes, caller, video_id, wait_s=wait_s, if_none_match=if_none_match
+    )
+    if unchanged:
+        return not_modified(job, _poll_after(job) | applied(wait_s))
+    return _video_response(request, job, applied(wait_s) | {"ETag": etag(job)})
 
 
 @router.delete("/videos/{video_id}", summary="Delete a video and its media")

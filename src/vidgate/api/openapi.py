@@ -111,6 +111,17 @@ def media_response(*types: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": "The file (byte ranges work)", "content": content}}
 
 
+def video_responses() -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for retrieve: the video object, or 304 while ``If-None-Match`` matches."""
+    return {
+        200: {
+            "description": "The video object (with a weak ETag)",
+            "content": {"application/json": {"schema": OBJECT}},
+        },
+        304: {"description": "Not modified: If-None-Match names the current ETag (no body)"},
+    }
+
+
 def error_responses(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for statuses particular to one operation, in the dialect's error envelope."""
     return {code: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}

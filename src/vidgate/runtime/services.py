@@ -11,6 +11,7 @@ and releases connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
 from vidgate.service.retention import run_purger
 from vidgate.service.routes import RouteSettings
-from vidgate.store.engine import open_database
+from vidgate.store.changes import JobChanges
+from vidgate.store.engine import Database, open_database
+from vidgate.store.listen import JobListener
 from vidgate.store.migrate import migrate
 from vidgate.webhooks.config import DeliveryConfig
 from vidgate.webhooks.formats import DialectHooks
@@ -55,12 +58,20 @@ class Runtime:
     delivery: DeliveryConfig
     base_url: BaseUrl
     ops: Ops
+    listener: JobListener | None = None  # PostgreSQL, API roles: wakes this process's waiters
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _listening: asyncio.Task[None] | None = None
 
     def start(self, *, loops: bool | None = None) -> None:
         """Start the store-gauge timer, and the background loops of this role
-        (``loops=False``: no job or delivery loop, for tests)."""
+        (``loops=False``: no job or delivery loop, for tests).
+
+        The job change listener (PostgreSQL, API roles) starts either way: it is part of
+        answering requests, not a loop of the worker side.
+        """
+        if self.listener is not None and self._listening is None:
+            self._listening = asyncio.create_task(self.listener.run(self._stop), name="job-listener")
         gauges = self.ops.gauges
         if gauges is not None:
             refresh_s = self.services.settings.metrics_refresh_s
@@ -107,6 +118,12 @@ class Runtime:
             except asyncio.CancelledError:
                 pass
         self._tasks.clear()
+        self.services.lifecycle.changes.close()  # waiters answer now with what they have
+        if self._listening is not None:
+            self._listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listening
+            self._listening = None
         await self.services.pool.aclose()
         await self.services.routes.aclose()
         await self.ops.aclose()
@@ -133,7 +150,10 @@ async def build_runtime(
     pool = ProviderPool(settings, http, env=env, guard=guard)
     pool.breaker.on_change = ops.metrics.breaker_state
     secret = settings.signing_secret()
-    lifecycle = JobLifecycle(db, catalog, retention_days=settings.retention_days, metrics=ops.metrics)
+    changes, listener = _job_changes(db, role)
+    lifecycle = JobLifecycle(
+        db, catalog, retention_days=settings.retention_days, metrics=ops.metrics, changes=changes
+    )
     routes = RouteSettings(db, catalog)
     await routes.refresh()
     jobs = JobService(
@@ -185,4 +205,17 @@ async def build_runtime(
         wake_worker=worker.wake,
         ops=ops,
     )
-    return Runtime(role, services, worker, sender, delivery, base_url, ops)
+    return Runtime(role, services, worker, sender, delivery, base_url, ops, listener)
+
+
+def _job_changes(db: Database, role: Role) -> tuple[JobChanges, JobListener | None]:
+    """How this process's waiters hear of job changes (see ``store.changes``).
+
+    PostgreSQL: every process announces (NOTIFY); processes that answer HTTP listen.
+    SQLite: in process only; a process that runs no worker of its own (``serve
+    --no-worker`` next to ``vidgate worker``) cannot be woken, so its waiters re-read.
+    """
+    if db.is_sqlite:
+        return JobChanges(sole_writer=role.runs_loops), None
+    changes = JobChanges(cross_process=True)
+    return changes, JobListener(db.url, changes) if role.serves_http else None

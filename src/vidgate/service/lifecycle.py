@@ -36,6 +36,7 @@ from vidgate.store import attempts as attempt_store
 from vidgate.store import events as event_store
 from vidgate.store import jobs as job_store
 from vidgate.store.attempts import Attempt
+from vidgate.store.changes import JobChanges
 from vidgate.store.engine import Database
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,23 @@ class Accepted:
 
 
 class JobLifecycle:
+    """Every visible change (state, progress) is announced inside its transaction and
+    published to the waiters of ``changes`` after it committed (``store.changes``)."""
+
     def __init__(
-        self, db: Database, catalog: Catalog, *, retention_days: int = 7, metrics: Metrics | None = None
+        self,
+        db: Database,
+        catalog: Catalog,
+        *,
+        retention_days: int = 7,
+        metrics: Metrics | None = None,
+        changes: JobChanges | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.retention_days = retention_days
         self.metrics = metrics
+        self.changes = changes if changes is not None else JobChanges()
 
     # ------------------------------------------------------------- leases
 
@@ -166,9 +177,14 @@ class JobLifecycle:
         if job.status is JobStatus.SUBMITTING:
             return True
         async with self.db.transaction() as conn:
-            return await job_store.transition(
+            moved = await job_store.transition(
                 conn, job.id, JobStatus.SUBMITTING, now=utcnow(), lease_owner=owner
             )
+            if moved:
+                await self.changes.announce(conn, job.id)
+        if moved:
+            self.changes.publish(job.id)
+        return moved
 
     async def open_attempt(self, job_id: str) -> Attempt | None:
         async with self.db.read() as conn:
@@ -242,10 +258,13 @@ class JobLifecycle:
             await attempt_store.end(
                 conn, job.id, number, outcome="accepted", at=now, upstream_id=found.upstream_id
             )
+            if moved:
+                await self.changes.announce(conn, job.id)
             return moved
 
         moved = await self.db.run(write)
         if moved:
+            self.changes.publish(job.id)
             log.info(
                 "job %s submitted to %s as %s (attempt %d)",
                 job.id,
@@ -263,6 +282,7 @@ class JobLifecycle:
     ) -> None:
         """Record what the upstream said of a running job (and a progress event if it moved)."""
         now = utcnow()
+        moved = False
         async with self.db.transaction() as conn:
             changed = await job_store.update_job(
                 conn,
@@ -282,6 +302,10 @@ class JobLifecycle:
                     payload={"status": job.status.value, "progress": progress},
                     at=now,
                 )
+                await self.changes.announce(conn, job.id)
+                moved = True
+        if moved:
+            self.changes.publish(job.id)
 
     async def outputs_ready(
         self,
@@ -307,7 +331,12 @@ class JobLifecycle:
                 progress=99,
                 **told,
             )
-            return await job_store.get_job(conn, job.id) if moved else None
+            if not moved:
+                return None
+            await self.changes.announce(conn, job.id)
+            fresh = await job_store.get_job(conn, job.id)
+        self.changes.publish(job.id)
+        return fresh
 
     # ---------------------------------------------------------- the end
 
@@ -373,6 +402,8 @@ class JobLifecycle:
             return captured is not None
 
         done = await self.db.run(write)
+        if done:
+            self.changes.publish(job_id)
         job, captured = settled.get("job"), settled.get("captured")
         if done and isinstance(job, Job) and isinstance(captured, int):
             self._log_end(job, target, error_code, error_message, media, captured)
@@ -391,7 +422,11 @@ class JobLifecycle:
         media: MediaInfo | None = None,
         **values: Any,
     ) -> bool:
-        """``finish`` inside the caller's transaction (which must be retried as a whole)."""
+        """``finish`` inside the caller's transaction (which must be retried as a whole).
+
+        Other processes hear of it on commit; this process's waiters once the caller,
+        after its commit, calls ``changes.publish(job.id)``.
+        """
         captured = await self._end(
             conn,
             job,
@@ -454,6 +489,7 @@ class JobLifecycle:
         )
         if not changed:
             return None
+        await self.changes.announce(conn, job.id)
         await holds.settle(conn, job, capture=capture, at=now)
         payload: dict[str, Any] = {"status": target.value}
         if error_message:
