@@ -23,6 +23,7 @@ import typer
 from vidgate import __version__
 from vidgate.cli_accounts import accounts_app, keys_app
 from vidgate.cli_common import DataDir, console, settings_from
+from vidgate.cli_reports import report
 from vidgate.cli_tools import docs, fake_upstream, generate, models, providers_app
 from vidgate.logs import configure as configure_logging
 from vidgate.startup import OperatorError
@@ -35,7 +36,7 @@ app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(providers_app, name="providers")
-for command in (models, docs, generate):
+for command in (models, docs, generate, report):
     app.command()(command)
 app.command("fake-upstream")(fake_upstream)
 

@@ -10,6 +10,9 @@ File format (every ``vidgate/catalog/data/*.toml`` and the operator's file)::
     durations = { min = 1, max = 10 }   # a range is expanded to [1, 2, ..., 10]
     ...
 
+Routes without their own ``cost`` get their upstream's price from the packaged
+upstream price lists (``vidgate.catalog.upstream_prices``).
+
 An operator's ``[[model]]`` whose ``id`` (or, without one, ``name``) matches a
 packaged entry overrides it: its keys are merged over the packaged entry, tables
 key by key, lists and plain values replaced; a ``price`` table that names a new
@@ -36,6 +39,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from vidgate.catalog.models import ModelSpec
+from vidgate.catalog.upstream_prices import PriceListError, packaged_prices, with_costs
 from vidgate.errors import UnknownModel
 
 OPERATOR_NAMESPACE = "native"
@@ -120,7 +124,11 @@ def load_catalog(extra: Path | None = None) -> Catalog:
             _add(pending, entry)
     if extra is not None:
         _apply_operator_file(pending, extra)
-    return Catalog(_build(item) for item in pending.values())
+    try:
+        prices = packaged_prices()
+    except PriceListError as exc:
+        raise CatalogError(str(exc)) from exc
+    return Catalog(_build(_Pending(with_costs(item.raw, prices), item.origin)) for item in pending.values())
 
 
 def _packaged_files() -> list[tuple[str, str]]:
@@ -269,6 +277,14 @@ def _normalised(raw: RawEntry, origin: str) -> RawEntry:
     price = result.get("price")
     if isinstance(price, dict):
         result["price"] = _exact_price(price)
+    routes = result.get("routes")
+    if isinstance(routes, list):
+        result["routes"] = [
+            {**route, "cost": _exact_price(route["cost"])}
+            if isinstance(route, dict) and isinstance(route.get("cost"), dict)
+            else route
+            for route in routes
+        ]
     return result
 
 

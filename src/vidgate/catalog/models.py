@@ -53,6 +53,12 @@ class PriceRule(BaseModel):
     # seed: from the seed documents; published: from the seller's own price page
     # (upstream costs: the provider's); inferred: derived, not published; operator: set here.
     source: Literal["seed", "published", "inferred", "operator"] = "seed"
+    # Upstream costs only: the upstream bills a job it accepted and then failed (most
+    # bill only what they deliver).
+    bills_failures: bool = False
+    # Upstream costs only: where the price was read (a published price page) or what an
+    # inferred one was derived from.
+    cite: str = ""
 
     @model_validator(mode="after")
     def _has_a_price(self) -> PriceRule:

@@ -101,6 +101,9 @@ def upstream_cost(spec: ModelSpec, route: RouteSpec, req: GenerationRequest) -> 
     rule = route.cost
     if rule is None:
         return None
+    fixed = {k: v for k, v in route.params.items() if k in rule.variant_by}
+    if fixed:  # a route that always asks for one mode ("pro") is billed for that mode
+        req = req.model_copy(update={"options": {**req.options, **fixed}})
     ordered = _duration(spec, req)
     made = min((d for d in route.durations if d >= ordered), default=ordered) if route.durations else ordered
     variant = variant_key(rule, spec, req, duration=made)
@@ -113,6 +116,14 @@ def upstream_cost(spec: ModelSpec, route: RouteSpec, req: GenerationRequest) -> 
         units = f"{price.normalize():f} {rule.unit_name}"
         return UpstreamCost(round_micros(price * rule.credit_usd * MICROS_PER_USD), units, rule.source)
     return UpstreamCost(round_micros(price * MICROS_PER_USD), None, rule.source)
+
+
+def units_cost(rule: PriceRule | None, units: Decimal, unit_name: str | None) -> int | None:
+    """Micro-USD for ``units`` an upstream reported in its own unit, when ``rule`` (the
+    route's cost) prices that unit; None when it does not (the units are kept as told)."""
+    if rule is None or rule.unit != "credit" or unit_name != rule.unit_name:
+        return None
+    return round_micros(units * rule.credit_usd * MICROS_PER_USD)
 
 
 def settle_amount(

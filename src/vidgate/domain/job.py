@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
@@ -64,6 +65,22 @@ class MediaInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportedCost:
+    """What an upstream itself said a job cost: USD (``micros``) where it says so, and/or
+    a count in its own unit (``units`` of ``unit_name``: "246840 tokens", "50 credits")."""
+
+    micros: int | None = None
+    units: Decimal | None = None
+    unit_name: str | None = None
+
+    @property
+    def units_text(self) -> str | None:
+        if self.units is None:
+            return None
+        return f"{self.units.normalize():f} {self.unit_name or 'units'}"
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     id: str
     account_id: str
@@ -105,6 +122,15 @@ class Job:
     run_at: datetime | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    # What the upstream charged (see docs/business.md): the figure reports use (the
+    # reported cost when the upstream stated one, else the catalog's estimate, 0 when
+    # nothing was billed), both inputs, the upstream's own units, and the source
+    # ("published", "inferred" or "reported"). None until known.
+    upstream_cost_micros: int | None = None
+    upstream_cost_estimate_micros: int | None = None
+    upstream_cost_reported_micros: int | None = None
+    upstream_cost_units: str | None = None
+    upstream_cost_source: str | None = None
 
     @property
     def terminal(self) -> bool:

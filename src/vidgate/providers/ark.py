@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers import usage
 from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
@@ -241,7 +242,10 @@ def status_of(task: JSON, request_id: str | None = None) -> UpstreamStatus:
         if not isinstance(url, str) or not url:
             raise UpstreamProtocolError("ark task succeeded without content.video_url")
         video = UpstreamOutput(url=url, content_type="video/mp4")
-        return UpstreamStatus(state="succeeded", progress=100, outputs=(video,), raw_status=raw)
+        cost = usage.units(dig(task, "usage", "completion_tokens"), "tokens")
+        return UpstreamStatus(
+            state="succeeded", progress=100, outputs=(video,), raw_status=raw, reported_cost=cost
+        )
     if raw == "expired":
         message = "the task was not run before its execution window expired"
         error: UpstreamError = UpstreamTimeout(message, request_id=request_id)

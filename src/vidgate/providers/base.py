@@ -41,6 +41,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
+from vidgate.domain.job import ReportedCost
 from vidgate.domain.request import GenerationRequest
 
 JSON = dict[str, Any]
@@ -220,6 +221,8 @@ class UpstreamStatus:
     outputs: tuple[UpstreamOutput, ...] = ()
     error: UpstreamError | None = None  # set when state == "failed"
     raw_status: str | None = None  # the upstream's own word, for logs and the job record
+    # What the upstream said the job cost, where its answer says (xAI's cost, Ark's tokens...).
+    reported_cost: ReportedCost | None = None
 
     @property
     def terminal(self) -> bool:

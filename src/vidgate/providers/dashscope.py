@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers import usage
 from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
@@ -266,7 +267,10 @@ def status_of(answer: JSON) -> UpstreamStatus:
         if not isinstance(url, str) or not url:
             raise UpstreamProtocolError("dashscope task SUCCEEDED without video_url", request_id=request_id)
         video = UpstreamOutput(url=url, content_type="video/mp4")
-        return UpstreamStatus(state="succeeded", progress=100, outputs=(video,), raw_status=raw)
+        cost = usage.units(dig(answer, "usage", "video_duration"), "seconds")
+        return UpstreamStatus(
+            state="succeeded", progress=100, outputs=(video,), raw_status=raw, reported_cost=cost
+        )
     if state == "failed":
         code = output.get("code") if isinstance(output.get("code"), str) else None
         text = output.get("message") if isinstance(output.get("message"), str) else None

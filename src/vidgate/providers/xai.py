@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers import usage
 from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
@@ -180,4 +181,7 @@ def status_of(answer: JSON, request_id: str | None = None) -> UpstreamStatus:
     if not isinstance(url, str) or not url:
         raise UpstreamProtocolError("xai video is done without video.url", request_id=request_id)
     video = UpstreamOutput(url=url, content_type="video/mp4")
-    return UpstreamStatus(state="succeeded", progress=100, outputs=(video,), raw_status=raw)
+    cost = usage.usd_ticks(dig(answer, "usage", "cost_in_usd_ticks"))
+    return UpstreamStatus(
+        state="succeeded", progress=100, outputs=(video,), raw_status=raw, reported_cost=cost
+    )

@@ -26,10 +26,11 @@ from vidgate.billing import holds
 from vidgate.catalog.loader import Catalog
 from vidgate.catalog.pricing import settle_amount
 from vidgate.clock import utcnow
-from vidgate.domain.job import Job, MediaInfo
+from vidgate.domain.job import Job, MediaInfo, ReportedCost
 from vidgate.domain.states import JobStatus
 from vidgate.money import format_usd
 from vidgate.observability.metrics import Metrics
+from vidgate.service import costs
 from vidgate.store import accounts as account_store
 from vidgate.store import attempts as attempt_store
 from vidgate.store import events as event_store
@@ -177,8 +178,16 @@ class JobLifecycle:
             )
 
     async def accepted(self, job: Job, owner: str, number: int, found: Accepted) -> bool:
-        """The upstream took the job: ``submitting -> running`` and the attempt accepted, together."""
+        """The upstream took the job: ``submitting -> running`` and the attempt accepted, together,
+        with the catalog's estimate of what that route's upstream charges for it."""
         now = utcnow()
+        estimate = (
+            costs.estimate(
+                self.catalog.get(job.model), job, provider=found.provider, model=found.upstream_model
+            )
+            if job.model in self.catalog
+            else {}
+        )
 
         async def write(conn: AsyncConnection) -> bool:
             moved = await job_store.transition(
@@ -194,6 +203,7 @@ class JobLifecycle:
                 upstream_request_id=found.request_id,
                 upstream_state=dict(found.state),
                 attempts=0,
+                **estimate,
             )
             await attempt_store.end(
                 conn, job.id, number, outcome="accepted", at=now, upstream_id=found.upstream_id
@@ -240,9 +250,17 @@ class JobLifecycle:
                 )
 
     async def outputs_ready(
-        self, job: Job, owner: str, *, outputs: Sequence[Mapping[str, Any]], raw_status: str | None
+        self,
+        job: Job,
+        owner: str,
+        *,
+        outputs: Sequence[Mapping[str, Any]],
+        raw_status: str | None,
+        reported: ReportedCost | None = None,
     ) -> Job | None:
-        """``running -> fetching`` with the upstream's outputs; the fresh job, or None if it moved on."""
+        """``running -> fetching`` with the upstream's outputs (and what it said they cost);
+        the fresh job, or None if it moved on."""
+        told = self._reported(job, reported)
         async with self.db.transaction() as conn:
             moved = await job_store.transition(
                 conn,
@@ -253,6 +271,7 @@ class JobLifecycle:
                 outputs=[dict(o) for o in outputs],
                 upstream_status=raw_status,
                 progress=99,
+                **told,
             )
             return await job_store.get_job(conn, job.id) if moved else None
 
@@ -270,11 +289,18 @@ class JobLifecycle:
         *,
         request_id: str | None = None,
         target: JobStatus = JobStatus.FAILED,
+        reported: ReportedCost | None = None,
     ) -> bool:
         values: dict[str, Any] = {"upstream_request_id": request_id} if request_id else {}
+        values.update(self._reported(job, reported))
         return await self.finish(
             job.id, target, owner=owner, error_code=code, error_message=message, **values
         )
+
+    def _reported(self, job: Job, reported: ReportedCost | None) -> dict[str, Any]:
+        if reported is None or job.model not in self.catalog:
+            return {}
+        return costs.reported(self.catalog.get(job.model), job, reported)
 
     async def finish(
         self,
@@ -360,6 +386,12 @@ class JobLifecycle:
     ) -> int | None:
         """The terminal write; the amount captured, or None when the job had moved on."""
         capture = 0
+        if job.model in self.catalog:
+            told = values.get("upstream_cost_reported_micros", job.upstream_cost_reported_micros)
+            cost = costs.settled(self.catalog.get(job.model), job, target, reported_micros=told)
+            values["upstream_cost_micros"] = cost.micros
+            if cost.source is not None:
+                values["upstream_cost_source"] = cost.source
         if target is JobStatus.SUCCEEDED:
             spec = self.catalog.get(job.model)
             capture = settle_amount(

@@ -89,8 +89,10 @@ async def credit(
     memo: str,
     at: datetime,
     key_id: str | None = None,
+    job_id: str | None = None,
 ) -> None:
-    """A top-up (positive) or an adjustment (either sign; never below zero)."""
+    """A top-up (positive) or an adjustment (either sign; never below zero). An adjustment
+    with ``job_id`` is a refund (or correction) of that job: the margin report counts it."""
     await _append(
         conn,
         account_id=account_id,
@@ -98,7 +100,7 @@ async def credit(
         kind=kind,
         amount=amount,
         held=0,
-        job_id=None,
+        job_id=job_id,
         key_id=key_id,
         memo=memo,
         at=at,

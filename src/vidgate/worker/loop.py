@@ -293,7 +293,7 @@ class Worker:
         if status.state == "succeeded":
             outputs = [asdict(o) | {"headers": dict(o.headers)} for o in status.outputs]
             fresh = await self.lifecycle.outputs_ready(
-                job, self.owner, outputs=outputs, raw_status=status.raw_status
+                job, self.owner, outputs=outputs, raw_status=status.raw_status, reported=status.reported_cost
             )
             if fresh is not None:
                 await self._fetch(fresh)
@@ -302,7 +302,7 @@ class Worker:
             error = status.error
             code = error.code if error else "upstream_failed"
             message = error.message if error else f"the upstream reported {status.raw_status or status.state}"
-            await self.lifecycle.fail(job, self.owner, code, message)
+            await self.lifecycle.fail(job, self.owner, code, message, reported=status.reported_cost)
             return
         progress = max(job.progress, min(98, status.progress or 0))
         await self.lifecycle.progress(

@@ -67,11 +67,15 @@ def test_every_sold_duration_up_to_a_routes_maximum_fits_it(catalog: Catalog) ->
 @pytest.mark.parametrize(
     ("model_id", "provider", "requested", "asked"),
     [
-        # Thalam sells 1-30 s; Kling's API makes 5 or 10.
-        ("kuaishou/kling-v3.0-pro-t2v", "kling", 7, 10),
-        ("kuaishou/kling-v3.0-pro-t2v", "kling", 5, 5),
-        ("kuaishou/kling-v3.0-pro-t2v", "kling", 1, 5),
-        ("kuaishou/kling-v3.0-pro-t2v", "kling", 11, None),
+        # Thalam sells 1-30 s; Kling's API makes 3-15 s of Kling 3.0.
+        ("kuaishou/kling-v3.0-pro-t2v", "kling", 7, 7),
+        ("kuaishou/kling-v3.0-pro-t2v", "kling", 1, 3),
+        ("kuaishou/kling-v3.0-pro-t2v", "kling", 15, 15),
+        ("kuaishou/kling-v3.0-pro-t2v", "kling", 16, None),
+        ("kling-3-pro", "kling", 7, 7),
+        # Kling 2.5 on Kling's API makes 5 or 10.
+        ("kling-2.5-pro", "kling", 7, 10),
+        ("kling-2.5-pro", "kling", 1, 5),
         ("alibaba/wan2.6-t2v", "dashscope", 12, 15),
         ("alibaba/wan-2.5-t2v-preview", "dashscope", 11, None),
         # Kyma sells 1-10 s; MiniMax makes 6 or 10, and 1080p only 6.
@@ -85,7 +89,6 @@ def test_every_sold_duration_up_to_a_routes_maximum_fits_it(catalog: Catalog) ->
         # Apiframe's Sora 2 sells 10 and 15 s; the Videos API makes 4, 8 or 12.
         ("sora-2", "openai", 10, 12),
         ("sora-2", "openai", 15, None),
-        ("kling-3.0", "kling", 3, 5),
     ],
 )
 def test_a_request_is_fitted_to_the_route(
@@ -96,6 +99,7 @@ def test_a_request_is_fitted_to_the_route(
 
 
 def test_routes_whose_upstream_makes_every_sold_length_pass_it_through(catalog: Catalog) -> None:
+    assert _route_of(catalog, "kling-3.0", "kling").fit_duration(3) == 3
     route = _route_of(catalog, "kling-2.6", "kling")
     assert route.durations == ()
     assert route.fit_duration(10) == 10
