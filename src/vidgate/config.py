@@ -121,9 +121,10 @@ def provider_settings(
     overridden by its ``VIDGATE_<NAME>_*`` variables; keys lower-cased without prefix.
 
     ``provider_settings("kling")`` -> ``{"api_key": ..., "secret_key": ..., "base_url": ...}``.
+    A key pool is ``api_keys`` (``VIDGATE_FAL_API_KEYS=k1,k2``; see ``worker.key_pool``).
     """
     table = config_file(file).get("providers", {}).get(name, {})
-    values = {str(k).lower(): str(v) for k, v in table.items() if v != ""}
+    values = {str(k).lower(): _setting_text(v) for k, v in table.items() if v not in ("", [])}
     source = os.environ if env is None else env
     prefix = f"VIDGATE_{name.upper()}_"
     values.update(
@@ -134,6 +135,14 @@ def provider_settings(
         }
     )
     return values
+
+
+def _setting_text(value: object) -> str:
+    """A config-file value as the environment would spell it: lists comma-separated
+    (``api_keys = ["k1", "k2"]`` is ``VIDGATE_<NAME>_API_KEYS=k1,k2``)."""
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def config_file(path: Path | None) -> dict[str, Any]:

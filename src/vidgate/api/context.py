@@ -21,6 +21,7 @@ from vidgate.observability.health import Ops
 from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
+from vidgate.service.routes import RouteSettings
 from vidgate.store.engine import Database
 from vidgate.worker.providers import ProviderPool
 
@@ -40,6 +41,7 @@ class Services:
     signing_secret: bytes
     wake_worker: Callable[[], None]
     ops: Ops  # metrics, readiness checks, store gauges of this process
+    routes: RouteSettings  # live route settings (order, enabled, weights, policy)
 
 
 def services(request: Request) -> Services:

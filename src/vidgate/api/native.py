@@ -263,7 +263,11 @@ async def video_content(
 
 
 def model_object(svc: Services, spec: Any) -> dict[str, Any]:
-    reason = spec.unavailable_reason if not spec.orderable else svc.pool.unavailable_reason(spec)
+    reason = (
+        spec.unavailable_reason
+        if not spec.orderable
+        else svc.pool.unavailable_reason(spec, svc.routes.cached(spec))
+    )
     return {
         "id": spec.id,
         "object": "model",

@@ -18,6 +18,8 @@ DEFAULT_CREDIT_USD = Decimal("0.01")  # Apiframe's published value of one credit
 Mode = Literal["t2v", "i2v", "motion_control", "reference"]
 Requirement = Literal["none", "optional", "required"]
 AudioSupport = Literal["none", "optional", "always"]
+# How the worker orders a model's routes (see ``vidgate.catalog.routing``).
+RoutingPolicy = Literal["ordered", "weighted", "cheapest"]
 
 
 class PriceRule(BaseModel):
@@ -86,6 +88,11 @@ class RouteSpec(BaseModel):
     # Share of jobs under the "weighted" routing policy (0 keeps the route for failover only).
     weight: int = Field(1, ge=0)
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """What names the route in route settings and job records: (provider, upstream model)."""
+        return (self.provider, self.model)
+
 
 class ModelSpec(BaseModel):
     """One orderable (or listed-but-unavailable) video model."""
@@ -126,6 +133,8 @@ class ModelSpec(BaseModel):
     orderable: bool = True
     unavailable_reason: str | None = None
     routes: tuple[RouteSpec, ...] = ()
+    # The default routing policy; an operator may change it at run time (route settings).
+    routing: RoutingPolicy = "ordered"
     timeout_s: int | None = None
     # Facts only one dialect needs (Venice model_type, Apiframe family block...).
     dialect: dict[str, Any] = Field(default_factory=dict)
@@ -142,6 +151,9 @@ class ModelSpec(BaseModel):
             raise ValueError(f"{self.id}: an orderable model needs a price")
         if not self.orderable and not self.unavailable_reason:
             raise ValueError(f"{self.id}: say why it is not orderable")
+        seen = [r.key for r in self.routes]
+        if len(seen) != len(set(seen)):
+            raise ValueError(f"{self.id}: a route (provider and model) is listed twice")
         return self
 
     @property

@@ -109,6 +109,7 @@ class Job:
     webhook_url: str | None = None
     provider: str | None = None
     upstream_model: str | None = None
+    upstream_key: str | None = None  # which key of the provider's pool owns the upstream job
     upstream_id: str | None = None
     upstream_request_id: str | None = None
     upstream_state: dict[str, Any] = field(default_factory=dict)

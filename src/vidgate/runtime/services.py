@@ -31,6 +31,7 @@ from vidgate.service.accounts import AccountService
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
 from vidgate.service.retention import run_purger
+from vidgate.service.routes import RouteSettings
 from vidgate.store.engine import open_database
 from vidgate.store.migrate import migrate
 from vidgate.webhooks.config import DeliveryConfig
@@ -124,13 +125,15 @@ async def build_runtime(
     pool.breaker.on_change = ops.metrics.breaker_state
     secret = settings.signing_secret()
     lifecycle = JobLifecycle(db, catalog, retention_days=settings.retention_days, metrics=ops.metrics)
+    routes = RouteSettings(db, catalog)
+    await routes.refresh()
     jobs = JobService(
         db,
         catalog,
         storage,
         lifecycle,
         job_timeout_s=settings.job_timeout_s,
-        availability=pool.unavailable_reason,
+        availability=lambda spec: pool.unavailable_reason(spec, routes.cached(spec)),
         url_guard=guard,
         retention_days=settings.retention_days,
     )
@@ -144,6 +147,7 @@ async def build_runtime(
         lease_s=settings.lease_s,
         max_output_bytes=settings.max_output_bytes,
         metrics=ops.metrics,
+        routes=routes,
     )
     if role.runs_loops:
         jobs.wake_worker = worker.wake
@@ -166,6 +170,7 @@ async def build_runtime(
         jobs=jobs,
         lifecycle=lifecycle,
         accounts=AccountService(db),
+        routes=routes,
         guard=guard,
         signing_secret=secret,
         wake_worker=worker.wake,

@@ -68,6 +68,7 @@ class Accepted:
     upstream_id: str
     request_id: str | None
     state: Mapping[str, Any]
+    upstream_key: str | None = None  # the label of the pool key that submitted it
 
 
 class JobLifecycle:
@@ -155,6 +156,7 @@ class JobLifecycle:
         route_index: int,
         upstream_model: str | None,
         possible_duplicate: bool = False,
+        upstream_key: str | None = None,
     ) -> int:
         """Write down a submission before it is sent; returns its number."""
         async with self.db.transaction() as conn:
@@ -166,6 +168,7 @@ class JobLifecycle:
                 upstream_model=upstream_model,
                 possible_duplicate=possible_duplicate,
                 at=utcnow(),
+                upstream_key=upstream_key,
             )
 
     async def end_attempt(
@@ -199,6 +202,7 @@ class JobLifecycle:
                 route_index=found.route_index,
                 provider=found.provider,
                 upstream_model=found.upstream_model,
+                upstream_key=found.upstream_key,
                 upstream_id=found.upstream_id,
                 upstream_request_id=found.request_id,
                 upstream_state=dict(found.state),

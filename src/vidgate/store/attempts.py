@@ -28,6 +28,7 @@ class Attempt:
     provider: str
     route_index: int
     upstream_model: str | None
+    upstream_key: str | None  # the label of the pool key that sent it
     outcome: str
     upstream_id: str | None
     error_code: str | None
@@ -50,6 +51,7 @@ async def start(
     upstream_model: str | None,
     possible_duplicate: bool,
     at: datetime,
+    upstream_key: str | None = None,
 ) -> int:
     """Record a submission about to be sent; returns its number (1, 2, ... per job)."""
     last = (
@@ -65,6 +67,7 @@ async def start(
             provider=provider,
             route_index=route_index,
             upstream_model=upstream_model,
+            upstream_key=upstream_key,
             outcome="pending",
             possible_duplicate=possible_duplicate,
             started_at=at,

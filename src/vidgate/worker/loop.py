@@ -11,7 +11,9 @@ short grace, and hands every remaining lease back at once, due now.
 
 Every write goes through ``JobLifecycle``: the worker decides what happened, the
 lifecycle owns the job's state, events and money. Submitting, with its retries and
-reconciliation of unknown outcomes, lives in ``vidgate.worker.submit``.
+reconciliation of unknown outcomes, lives in ``vidgate.worker.submit``. Every later
+call for a job (poll, cancel, download) goes through the key of the provider's pool
+that submitted it (``jobs.upstream_key``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from vidgate.providers.base import (
     UpstreamStatus,
 )
 from vidgate.service.lifecycle import JobLifecycle, job_fields
+from vidgate.service.routes import RouteSettings
 from vidgate.worker.calls import UpstreamCalls
 from vidgate.worker.providers import ProviderPool
 from vidgate.worker.rehost import OutputRefused, rehost
@@ -65,6 +68,7 @@ class Worker:
         lease_s: float = 15.0,
         max_output_bytes: int = 2 * 1024**3,
         metrics: Metrics | None = None,
+        routes: RouteSettings | None = None,
     ) -> None:
         self.lifecycle = lifecycle
         self.catalog = catalog
@@ -78,7 +82,7 @@ class Worker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.metrics = metrics
         self.calls = UpstreamCalls(metrics)
-        self.submitter = Submitter(lifecycle, catalog, pool, self.owner, calls=self.calls)
+        self.submitter = Submitter(lifecycle, catalog, pool, self.owner, calls=self.calls, routes=routes)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._steps: dict[JobStatus, Callable[[Job], Awaitable[None]]] = {
@@ -212,7 +216,7 @@ class Worker:
 
     async def _expire(self, job: Job) -> None:
         """Past the deadline. A running job gets one last look upstream first."""
-        adapter = self.pool.adapter(job.provider) if job.provider else None
+        adapter = self.pool.adapter_for(job.provider, job.upstream_key) if job.provider else None
         if adapter is not None and job.upstream_id and job.status is JobStatus.RUNNING:
             try:
                 async with (
@@ -245,7 +249,7 @@ class Worker:
 
     async def _cancel_upstream(self, job: Job) -> None:
         """The caller canceled: tell the upstream (best effort), then never look again."""
-        adapter = self.pool.adapter(job.provider or "")
+        adapter = self.pool.adapter_for(job.provider, job.upstream_key)
         if adapter is not None and job.upstream_id and Capability.CANCEL in adapter.capabilities:
             try:
                 async with (
@@ -259,7 +263,7 @@ class Worker:
         await self.lifecycle.release(job.id, self.owner, run_at=None)
 
     async def _poll(self, job: Job) -> None:
-        adapter = self.pool.adapter(job.provider or "")
+        adapter = self.pool.adapter_for(job.provider, job.upstream_key)
         if adapter is None:
             await self.lifecycle.fail(
                 job, self.owner, "provider_disabled", f"provider {job.provider!r} is no longer configured"
@@ -312,7 +316,7 @@ class Worker:
         await self.lifecycle.release(job.id, self.owner, run_at=before_deadline(job, delay))
 
     async def _fetch(self, job: Job) -> None:
-        adapter = self.pool.adapter(job.provider or "")
+        adapter = self.pool.adapter_for(job.provider, job.upstream_key)
         if adapter is None:
             await self.lifecycle.fail(
                 job, self.owner, "provider_disabled", f"provider {job.provider!r} is no longer configured"

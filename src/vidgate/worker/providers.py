@@ -1,24 +1,28 @@
 """The set of configured upstreams: adapters built once per process from settings.
 
-A provider is enabled when its API key is set (ComfyUI: its base URL). Test-mode
-jobs always go to the simulator; live jobs try the model's catalog routes in order,
-skipping disabled providers and providers whose circuit is open.
+A provider is enabled when its API key (or key pool, ``API_KEYS``) is set (ComfyUI:
+its base URL). Each key of a provider gets its own adapter (``worker.key_pool``);
+a circuit breaker per key label pauses a key that keeps failing. Test-mode jobs
+always go to the simulator; live jobs take the routes the model's routing plans
+(``catalog.routing``), skipping providers that are not configured.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import httpx
 
 from vidgate.catalog.models import ModelSpec, RouteSpec
+from vidgate.catalog.routing import PlannedRoute, RouteConfig
 from vidgate.config import Settings, provider_settings
 from vidgate.net.urlguard import UrlGuard, pinned_client
 from vidgate.providers.base import ProviderAdapter, ProviderContext, Route
 from vidgate.providers.registry import PROVIDERS, adapter_factory
 from vidgate.providers.simulator import SIMULATOR_ROUTE
 from vidgate.worker.breaker import CircuitBreaker
+from vidgate.worker.key_pool import KeyPool, PoolKey, key_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,56 +42,82 @@ class ProviderPool:
         self.breaker = breaker or CircuitBreaker()
         # One client for URLs a user chose (input images), every hop checked by the guard.
         self.user_http = pinned_client(guard, follow_redirects=True) if guard is not None else None
-        self._adapters: dict[str, ProviderAdapter] = {}
-        self._contexts: dict[str, ProviderContext] = {}
+        self._pools: dict[str, KeyPool] = {}
         callback_base = settings.public_url.rstrip("/") if settings.public_url else None
         for name, info in PROVIDERS.items():
             config = provider_settings(name, dict(env) if env is not None else None, file=settings.config)
             if name == "simulator":
                 config.setdefault("latency_s", str(settings.simulator_latency_s))
-            elif not any(config.get(setting) for setting in info.enabled_by):
+            elif not any(config.get(setting) or config.get(f"{setting}s") for setting in info.enabled_by):
                 continue
-            ctx = ProviderContext(
-                http=http,
-                api_key=config.pop("api_key", None),
-                base_url=config.pop("base_url", info.default_base_url).rstrip("/"),
-                options=config,
-                callback_url=f"{callback_base}/callbacks/{name}" if callback_base else None,
-                timeout_s=settings.upstream_timeout_s,
-                submit_timeout_s=settings.upstream_submit_timeout_s,
-                user_http=self.user_http,
-            )
-            try:
-                self._adapters[name] = adapter_factory(name)(ctx)
-                self._contexts[name] = ctx
-            except (ImportError, AttributeError) as exc:  # a provider module missing its extra
-                log.warning("provider %s is configured but could not be loaded: %s", name, exc)
+            keys: list[PoolKey] = []
+            for label, values in key_settings(name, config):
+                ctx = ProviderContext(
+                    http=http,
+                    api_key=values.pop("api_key", None),
+                    base_url=values.pop("base_url", info.default_base_url).rstrip("/"),
+                    options=values,
+                    callback_url=f"{callback_base}/callbacks/{name}" if callback_base else None,
+                    timeout_s=settings.upstream_timeout_s,
+                    submit_timeout_s=settings.upstream_submit_timeout_s,
+                    user_http=self.user_http,
+                )
+                try:
+                    keys.append(PoolKey(label, adapter_factory(name)(ctx), ctx))
+                except (ImportError, AttributeError) as exc:  # a provider module missing its extra
+                    log.warning("provider %s is configured but could not be loaded: %s", name, exc)
+                    break
+            else:
+                self._pools[name] = KeyPool(name, keys)
+                if len(keys) > 1:
+                    log.info(
+                        "provider %s: a pool of %d keys (%s)",
+                        name,
+                        len(keys),
+                        ", ".join(k.label for k in keys),
+                    )
 
     def install(self, name: str, adapter: ProviderAdapter, ctx: ProviderContext | None = None) -> None:
         """Put an adapter in place of (or beside) the configured ones (tools, tests, benchmarks)."""
-        self._adapters[name] = adapter
-        if ctx is not None:
-            self._contexts[name] = ctx
+        ctx = ctx if ctx is not None else self.context(name)
+        self._pools[name] = KeyPool(name, [PoolKey(name, adapter, ctx)])
 
     @property
     def enabled(self) -> list[str]:
-        return sorted(n for n in self._adapters if n != "simulator")
+        return sorted(n for n in self._pools if n != "simulator")
 
     def adapter(self, name: str) -> ProviderAdapter | None:
-        return self._adapters.get(name)
+        """The provider's adapter (its first key's, for calls that any key may make)."""
+        pool = self._pools.get(name)
+        return pool.first.adapter if pool else None
+
+    def adapter_for(self, name: str | None, key: str | None) -> ProviderAdapter | None:
+        """The adapter of the key that owns a job's upstream work (``jobs.upstream_key``)."""
+        pool = self._pools.get(name or "")
+        return pool.get(key).adapter if pool else None
+
+    def keys(self, name: str) -> KeyPool | None:
+        """The provider's key pool; None when it is not configured."""
+        return self._pools.get(name)
+
+    def usable(self, name: str) -> bool:
+        """Whether the provider is configured and some key of it may be called now."""
+        pool = self._pools.get(name)
+        return pool is not None and pool.usable(self.breaker)
 
     def context(self, name: str) -> ProviderContext | None:
-        """The settings an enabled provider was built with (never exposed over HTTP)."""
-        return self._contexts.get(name)
+        """The settings an enabled provider was built with (its first key; never exposed over HTTP)."""
+        pool = self._pools.get(name)
+        return pool.first.ctx if pool else None
 
     def call_timeout(self, name: str) -> float:
         """The worker's outer limit on a poll, cancel or find: the provider's own limit plus a margin."""
-        ctx = self._contexts.get(name)
+        ctx = self.context(name)
         return (ctx.timeout_s if ctx else 30.0) + 5.0
 
     def submit_timeout(self, name: str) -> float:
         """The worker's outer limit on one submit (longer than a poll), plus a margin."""
-        ctx = self._contexts.get(name)
+        ctx = self.context(name)
         return (ctx.submit_timeout_s if ctx else SUBMIT_TIMEOUT_S) + 5.0
 
     async def aclose(self) -> None:
@@ -95,27 +125,50 @@ class ProviderPool:
         if self.user_http is not None:
             await self.user_http.aclose()
 
-    def routes_for(self, spec: ModelSpec, mode: str) -> list[Route]:
-        """The routes a job may take, in order (circuit state is checked at submit time)."""
+    def routes_for(
+        self, spec: ModelSpec, mode: str, planned: Sequence[PlannedRoute] | None = None
+    ) -> list[tuple[int, Route]]:
+        """The routes a job may take, in order, each with its index in the catalog.
+
+        ``planned``: the routing's order (``catalog.routing.plan``); the catalog's when
+        None. Circuit state is checked at submit time.
+        """
         if mode == "test":
             if spec.outputs > 1:  # e.g. midjourney-video's four takes
                 return [
-                    Route(SIMULATOR_ROUTE.provider, SIMULATOR_ROUTE.model, params={"outputs": spec.outputs})
+                    (
+                        0,
+                        Route(
+                            SIMULATOR_ROUTE.provider, SIMULATOR_ROUTE.model, params={"outputs": spec.outputs}
+                        ),
+                    )
                 ]
-            return [SIMULATOR_ROUTE]
-        return [_route(r) for r in spec.routes if r.provider in self._adapters]
+            return [(0, SIMULATOR_ROUTE)]
+        if planned is None:
+            planned = [PlannedRoute(n, r) for n, r in enumerate(spec.routes)]
+        return [(p.index, route_of(p.spec)) for p in planned if p.spec.provider in self._pools]
 
-    def unavailable_reason(self, spec: ModelSpec) -> str | None:
-        """None when a live job for ``spec`` has an upstream; otherwise why not."""
+    def unavailable_reason(self, spec: ModelSpec, config: RouteConfig | None = None) -> str | None:
+        """None when a live job for ``spec`` has an upstream; otherwise why not.
+
+        ``config``: the model's route settings, whose disabled routes do not count.
+        """
         if not spec.routes:
             return "no upstream provider is known to serve this model"
-        if any(r.provider in self._adapters for r in spec.routes):
+        routes = list(spec.routes)
+        if config is not None:
+            enabled = {s.key for s in config.routes if s.enabled}
+            routes = [r for r in routes if r.key in enabled]
+            if not routes:
+                return "every route of this model is disabled by the operator"
+        if any(r.provider in self._pools for r in routes):
             return None
-        names = ", ".join(dict.fromkeys(r.provider for r in spec.routes))
+        names = ", ".join(dict.fromkeys(r.provider for r in routes))
         return f"no configured upstream for it; configure one of: {names}"
 
 
-def _route(spec: RouteSpec) -> Route:
+def route_of(spec: RouteSpec) -> Route:
+    """The provider-facing route for a catalog route."""
     return Route(
         provider=spec.provider,
         model=spec.model,

@@ -9,15 +9,19 @@ One submit step, for a job that is ``queued`` or ``submitting``:
    (``Capability.IDEMPOTENT_SUBMIT``), which returns the same upstream job; and
    only otherwise sent again and counted as a possible duplicate, with the job id
    in the log line.
-2. Each route is tried in order. The attempt is recorded BEFORE it is sent. A route
-   whose breaker is open is skipped for now, never failed.
+2. Each route is tried in the order the model's routing plans (``catalog.routing``:
+   ordered, weighted or cheapest, over the routes the operator left enabled), and
+   within a route each key of the provider's pool in turn (``worker.key_pool``). The
+   attempt is recorded BEFORE it is sent, with the route's provider, upstream model and
+   key. A key whose breaker is open is skipped for now, never failed.
 3. The answer decides:
    - accepted: the job is ``running``, in one transaction with the attempt;
    - a permanent refusal (bad request, content policy): the job fails and says why;
-     an auth error moves on to the next route and fails the job only on the last;
-   - provably not accepted and retryable (429, 5xx, a refused connection): the next
-     route, and when none is left the job is rescheduled with backoff (honouring
-     ``Retry-After``) until its deadline;
+   - an auth error takes the key out for a while and moves on to the next key, then
+     the next route, and fails the job only when nothing else was left to try;
+   - provably not accepted and retryable: a 429 moves on to the next key (rate limits
+     are per key), a 5xx or a refused connection to the next route; when none is left
+     the job is rescheduled with backoff (honouring ``Retry-After``) until its deadline;
    - unknown: the attempt is marked unknown and the job comes back soon to reconcile.
 """
 
@@ -31,24 +35,28 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from vidgate.catalog.loader import Catalog
+from vidgate.catalog.models import ModelSpec
+from vidgate.catalog.routing import RouteConfig, catalog_config, plan
 from vidgate.clock import utcnow
 from vidgate.domain.job import Job
 from vidgate.providers.base import (
     Capability,
-    ProviderAdapter,
     Route,
     SubmitAttempt,
     UpstreamAuthError,
     UpstreamError,
+    UpstreamRateLimited,
     UpstreamRef,
     UpstreamRejected,
     UpstreamTimeout,
     idempotency_key_for,
 )
 from vidgate.service.lifecycle import Accepted, JobLifecycle, job_fields
+from vidgate.service.routes import RouteSettings
 from vidgate.store.attempts import Attempt
 from vidgate.worker.calls import UpstreamCalls
-from vidgate.worker.providers import ProviderPool
+from vidgate.worker.key_pool import KeyPool, PoolKey
+from vidgate.worker.providers import ProviderPool, route_of
 from vidgate.worker.schedule import before_deadline, next_poll_delay, retry_delay
 
 log = logging.getLogger(__name__)
@@ -74,12 +82,14 @@ class Submitter:
         owner: str,
         *,
         calls: UpstreamCalls | None = None,
+        routes: RouteSettings | None = None,
     ) -> None:
         self.lifecycle = lifecycle
         self.catalog = catalog
         self.pool = pool
         self.owner = owner
         self.calls = calls or UpstreamCalls()
+        self.routes = routes  # live route settings; the catalog's routing when None
 
     async def last_error(self, job: Job) -> str | None:
         """The reason the latest refused or unknown attempt gave, for a job that ran out of time."""
@@ -90,9 +100,10 @@ class Submitter:
 
     async def submit(self, job: Job) -> None:
         spec = self.catalog.get(job.model)
-        routes = self.pool.routes_for(spec, job.mode)
+        config = await self.routes.current(spec) if self.routes is not None else catalog_config(spec)
+        routes = self._routes(job, spec, config)
         if not routes:
-            reason = self.pool.unavailable_reason(spec) or "no upstream available"
+            reason = self.pool.unavailable_reason(spec, config) or "no upstream available"
             await self.lifecycle.fail(job, self.owner, "no_route", reason)
             return
         if not await self.lifecycle.begin_submit(job, self.owner):
@@ -100,28 +111,40 @@ class Submitter:
         duplicate_risk = False
         pending = await self.lifecycle.open_attempt(job.id)
         if pending is not None:
-            settled, duplicate_risk = await self._reconcile(job, pending, routes)
+            known = [r for _, r in routes] + [route_of(r) for r in spec.routes]
+            settled, duplicate_risk = await self._reconcile(job, pending, known)
             if settled:
                 return
-        outcome = await self._try_routes(job, routes, duplicate_risk=duplicate_risk)
+            routes = _resend_first(routes, pending)
+        prefer = pending.upstream_key if pending is not None else None
+        outcome = await self._try_routes(job, routes, duplicate_risk=duplicate_risk, prefer_key=prefer)
         if outcome is None:
             return  # accepted, failed, or waiting to reconcile: already recorded
         await self._retry_later(job, outcome)
 
     # ------------------------------------------------------------ sending
 
+    def _routes(self, job: Job, spec: ModelSpec, config: RouteConfig) -> list[tuple[int, Route]]:
+        """The routes this job tries, in its routing's order, each with its catalog index."""
+        planned = plan(spec, config, job.request, seed=job.id, usable=lambda r: self.pool.usable(r.provider))
+        return self.pool.routes_for(spec, job.mode, planned)
+
     async def _try_routes(
-        self, job: Job, routes: Sequence[Route], *, duplicate_risk: bool
+        self,
+        job: Job,
+        routes: Sequence[tuple[int, Route]],
+        *,
+        duplicate_risk: bool,
+        prefer_key: str | None = None,
     ) -> _Outcome | None:
+        """One pass over the routes and their keys. ``prefer_key``: after an attempt of
+        unknown outcome, its key goes first (an idempotency key is per upstream account)."""
         last: UpstreamError | None = None
         retry_after: float | None = None
         breaker_open = False
-        for index, route in enumerate(routes):
-            adapter = self.pool.adapter(route.provider)
-            if adapter is None:
-                continue
-            if not self.pool.breaker.allows(route.provider):
-                breaker_open = True
+        for index, route in routes:
+            keys = self.pool.keys(route.provider)
+            if keys is None:
                 continue
             duration = route.fit_duration(job.request.duration_s)
             if duration is None:
@@ -130,22 +153,32 @@ class Submitter:
                     f"({route.provider} makes at most {max(route.durations)} s)"
                 )
                 continue
-            error = await self._send(job, adapter, index, route, duration, duplicate_risk=duplicate_risk)
-            if error is None:
-                return None
-            duplicate_risk = False
-            if error.outcome_unknown:
-                return None  # recorded as unknown; reconciled on the next step
-            if isinstance(error, UpstreamRejected):
-                await self.lifecycle.fail(
-                    job, self.owner, error.code, error.message, request_id=error.request_id
+            turn, paused = keys.in_turn(self.pool.breaker)
+            breaker_open = breaker_open or paused
+            turn.sort(key=lambda k: k.label != prefer_key)
+            for key in turn:
+                error = await self._send(
+                    job, keys, key, index, route, duration, duplicate_risk=duplicate_risk
                 )
-                return None
-            last = error
-            if error.retry_after_s is not None:
-                retry_after = max(retry_after or 0.0, error.retry_after_s)
-            if not isinstance(error, UpstreamAuthError):
-                self.pool.breaker.failure(route.provider)
+                if error is None:
+                    return None
+                duplicate_risk = False
+                if error.outcome_unknown:
+                    return None  # recorded as unknown; reconciled on the next step
+                if isinstance(error, UpstreamRejected):
+                    await self.lifecycle.fail(
+                        job, self.owner, error.code, error.message, request_id=error.request_id
+                    )
+                    return None
+                last = error
+                if error.retry_after_s is not None:
+                    retry_after = max(retry_after or 0.0, error.retry_after_s)
+                if isinstance(error, UpstreamAuthError):
+                    keys.refused(key)  # the next key of the same provider carries on
+                    continue
+                self.pool.breaker.failure(key.label)
+                if not isinstance(error, UpstreamRateLimited):
+                    break  # the upstream itself is in trouble, whatever the key: the next route
         if isinstance(last, UpstreamAuthError | UpstreamRejected) and not breaker_open:
             await self.lifecycle.fail(job, self.owner, last.code, last.message, request_id=last.request_id)
             return None
@@ -154,7 +187,8 @@ class Submitter:
     async def _send(
         self,
         job: Job,
-        adapter: ProviderAdapter,
+        keys: KeyPool,
+        key: PoolKey,
         index: int,
         route: Route,
         duration: int | None,
@@ -172,6 +206,7 @@ class Submitter:
             route_index=index,
             upstream_model=model,
             possible_duplicate=duplicate_risk,
+            upstream_key=key.label,
         )
         attempt = SubmitAttempt(job.id, number, idempotency_key_for(job.id))
         try:
@@ -179,7 +214,7 @@ class Submitter:
                 self.calls.timed(route.provider, "submit"),
                 asyncio.timeout(self.pool.submit_timeout(route.provider)),
             ):
-                ref = await adapter.submit(request, route, attempt)
+                ref = await key.adapter.submit(request, route, attempt)
         except TimeoutError:
             error: UpstreamError = UpstreamTimeout(
                 "the upstream did not acknowledge the submission in time", outcome_unknown=True
@@ -187,10 +222,10 @@ class Submitter:
         except UpstreamError as exc:
             error = exc
         else:
-            self.pool.breaker.success(route.provider)
-            await self._adopt(
-                job, number, Accepted(route.provider, index, model, ref.id, ref.request_id, ref.state)
-            )
+            self.pool.breaker.success(key.label)
+            keys.accepted(key)
+            accepted = Accepted(route.provider, index, model, ref.id, ref.request_id, ref.state, key.label)
+            await self._adopt(job, number, accepted)
             return None
         outcome = "unknown" if error.outcome_unknown else "refused"
         await self.lifecycle.end_attempt(
@@ -200,21 +235,23 @@ class Submitter:
             if self.calls.metrics is not None:
                 self.calls.metrics.unknown_submit_outcome(route.provider)
             log.warning(
-                "submit of %s to %s: outcome unknown (%s); reconciling before any resend",
+                "submit of %s to %s (key %s): outcome unknown (%s); reconciling before any resend",
                 job.id,
                 route.provider,
+                key.label,
                 error.message,
-                extra=job_fields(job) | {"provider": route.provider},
+                extra=job_fields(job) | {"provider": route.provider, "upstream_key": key.label},
             )
             await self.lifecycle.release(job.id, self.owner, run_at=before_deadline(job, RECONCILE_DELAY_S))
         else:
             log.info(
-                "submit of %s to %s refused (%s: %s)",
+                "submit of %s to %s (key %s) refused (%s: %s)",
                 job.id,
                 route.provider,
+                key.label,
                 error.code,
                 error.message,
-                extra=job_fields(job) | {"provider": route.provider},
+                extra=job_fields(job) | {"provider": route.provider, "upstream_key": key.label},
             )
         return error
 
@@ -227,7 +264,8 @@ class Submitter:
         log.info(
             "job %s ended while it was being submitted; canceling %s upstream", job.id, found.upstream_id
         )
-        await self._cancel(found.provider, UpstreamRef(found.upstream_id, found.request_id, found.state))
+        ref = UpstreamRef(found.upstream_id, found.request_id, found.state)
+        await self._cancel(found.provider, found.upstream_key, ref)
 
     async def _retry_later(self, job: Job, outcome: _Outcome) -> None:
         """Nothing took the job this time: come back with backoff, until the deadline says why."""
@@ -242,7 +280,7 @@ class Submitter:
 
     async def _reconcile(self, job: Job, attempt: Attempt, routes: Sequence[Route]) -> tuple[bool, bool]:
         """Settle an attempt of unknown outcome: (handled, send again as a possible duplicate)."""
-        adapter = self.pool.adapter(attempt.provider)
+        adapter = self.pool.adapter_for(attempt.provider, attempt.upstream_key)
         route = _route_of(attempt, routes)
         if adapter is None or route is None:
             await self.lifecycle.end_attempt(job.id, attempt.number, outcome="unknown")
@@ -273,6 +311,7 @@ class Submitter:
                         ref.id,
                         ref.request_id,
                         ref.state,
+                        attempt.upstream_key,
                     ),
                 )
                 return True, False
@@ -300,7 +339,7 @@ class Submitter:
         for attempt in await self.lifecycle.attempts(job.id):
             if attempt.outcome not in ("pending", "unknown"):
                 continue
-            adapter = self.pool.adapter(attempt.provider)
+            adapter = self.pool.adapter_for(attempt.provider, attempt.upstream_key)
             if adapter is None or not {Capability.FIND, Capability.CANCEL} <= adapter.capabilities:
                 continue
             route = Route(attempt.provider, attempt.upstream_model or "")
@@ -313,10 +352,10 @@ class Submitter:
                         SubmitAttempt(job.id, attempt.number, idempotency_key_for(job.id)), route
                     )
                 if ref is not None and ref.id != job.upstream_id:
-                    await self._cancel(attempt.provider, ref)
+                    await self._cancel(attempt.provider, attempt.upstream_key, ref)
 
-    async def _cancel(self, provider: str, ref: UpstreamRef) -> None:
-        adapter = self.pool.adapter(provider)
+    async def _cancel(self, provider: str, key: str | None, ref: UpstreamRef) -> None:
+        adapter = self.pool.adapter_for(provider, key)
         if adapter is None or Capability.CANCEL not in adapter.capabilities:
             return
         try:
@@ -329,7 +368,16 @@ class Submitter:
             log.info("upstream cancel of %s at %s failed (%s)", ref.id, provider, exc)
 
 
+def _resend_first(routes: Sequence[tuple[int, Route]], attempt: Attempt) -> list[tuple[int, Route]]:
+    """``routes`` with the one ``attempt`` went by first: a re-send after an unknown outcome
+    goes where the first one went (same upstream, same idempotency key), when it still may."""
+    sent = _route_of(attempt, [r for _, r in routes])
+    return sorted(routes, key=lambda planned: planned[1] is not sent)
+
+
 def _route_of(attempt: Attempt, routes: Sequence[Route]) -> Route | None:
-    if attempt.route_index < len(routes) and routes[attempt.route_index].provider == attempt.provider:
-        return routes[attempt.route_index]
-    return next((r for r in routes if r.provider == attempt.provider), None)
+    """The route an attempt went by: found by provider and upstream model, never by place
+    (the routing's order may have changed since)."""
+    same = [r for r in routes if r.provider == attempt.provider]
+    sent = attempt.upstream_model
+    return next((r for r in same if sent in (r.model, r.image_model)), same[0] if same else None)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 
-from vidgate.api.admin import accounts, audit_log, jobs, providers, reports
+from vidgate.api.admin import accounts, audit_log, jobs, providers, reports, routes
 from vidgate.api.context import services
 from vidgate.web import console
 
 
 def install(app: FastAPI) -> None:
     app.include_router(accounts.router)
+    app.include_router(routes.router)
     app.include_router(reports.router)
     app.include_router(jobs.router)
     app.include_router(providers.router)
