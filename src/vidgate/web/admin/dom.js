@@ -41,11 +41,13 @@ export function clear(el, ...children) {
   return el;
 }
 
-/** "$1.25" from "1.25"; a dash for nothing. */
+/** "$1.25" from "1.25" or "$1.25"; "−$1.25" from "-1.25" or "-$1.25"; a dash for nothing. */
 export function usd(value) {
   if (value === null || value === undefined || value === "") return "—";
   const text = String(value);
-  return text.startsWith("-") ? `−$${text.slice(1)}` : `$${text}`;
+  const negative = text.startsWith("-");
+  const digits = text.replace(/^-/, "").replace(/^\$/, "");
+  return `${negative ? "−" : ""}$${digits}`;
 }
 
 export function usdMicros(micros) {

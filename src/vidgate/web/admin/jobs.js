@@ -8,6 +8,11 @@ import { badge, busy, details, field, formError, h, option, table, timeEl, usd, 
 const STATES = ["queued", "submitting", "running", "fetching", "succeeded", "failed", "expired", "canceled"];
 const ENDED_WITHOUT_VIDEO = new Set(["failed", "expired", "canceled"]);
 const TERMINAL = new Set(["succeeded", ...ENDED_WITHOUT_VIDEO]);
+const ID_LABELS = {
+  native: "Id (Thalam task, Kyma job)",
+  uuid: "Venice queue id, Apiframe job id",
+  minimax_task_id: "MiniMax task_id",
+};
 
 export const JOB_COLUMNS = [
   { label: "Job" }, { label: "Model" }, { label: "Provider" }, { label: "State" },
@@ -148,7 +153,7 @@ function json(value) {
 export async function jobPage(jobId, query, { refresh }) {
   const life = await admin.job(jobId);
   const job = life.job;
-  const ids = Object.entries(job.public_ids).map(([name, value]) => [name, h("code", { text: value })]);
+  const ids = Object.entries(job.public_ids).map(([name, value]) => [ID_LABELS[name] || name, h("code", { text: value, "data-testid": `public-id-${name}` })]);
   const events = table({
     columns: [{ label: "When" }, { label: "Event" }, { label: "Details" }],
     rows: life.events.map((e) => [timeEl(e.created_at), h("code", { text: e.type }), h("code.small.wrap", { text: JSON.stringify(e.payload) })]),

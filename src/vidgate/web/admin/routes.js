@@ -52,7 +52,7 @@ function modelCard(entry, refresh) {
     const done = await busy(save, error, () => admin.saveRoutes(entry.model, body));
     if (done) {
       announce(`Routes of ${entry.model} saved`);
-      saved.textContent = "saved";
+      saved.textContent = "Saved: the next job follows it.";
     }
   });
   reset.addEventListener("click", async () => {
