@@ -166,7 +166,8 @@ def find_job(page: Page, public_id: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.timeout(400)
-def test_console_end_to_end(browser: Browser, server: Served, fakes: dict[str, FakeUpstream]) -> None:
+def test_console_end_to_end(server: Served, fakes: dict[str, FakeUpstream], browser: Browser) -> None:
+    # The server (and its database) first: Playwright's sync API keeps an event loop running.
     console = ConsoleWatch()
     shots = Screenshots("desktop", ARTIFACTS)
     context = browser.new_context(viewport=DESKTOP)
