@@ -39,7 +39,9 @@ from typing import Any, Literal
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
+from vidgate.domain.job import ReportedCost
 from vidgate.domain.request import GenerationRequest
+from vidgate.providers import usage
 from vidgate.providers.adapter import AdapterBase
 from vidgate.providers.base import (
     JSON,
@@ -147,6 +149,13 @@ def is_moderation(reason: str) -> bool:
     return any(phrase in text for phrase in _MODERATION)
 
 
+def _gpu_time(prediction: JSON) -> ReportedCost | None:
+    """``metrics.predict_time``: the GPU seconds a time-billed (community) model is billed for;
+    official models bill per output, so the catalog prices only the former in these units."""
+    metrics = prediction.get("metrics")
+    return usage.units(metrics.get("predict_time"), "predict-seconds") if isinstance(metrics, dict) else None
+
+
 def prediction_status(prediction: JSON) -> UpstreamStatus:
     """Normalise one Prediction object (from a poll or a webhook)."""
     word = prediction.get("status")
@@ -162,12 +171,21 @@ def prediction_status(prediction: JSON) -> UpstreamStatus:
             return UpstreamStatus(state="failed", error=gone, raw_status=word)
         if not outputs:
             raise UpstreamProtocolError("Replicate's prediction succeeded without an output URL")
-        return UpstreamStatus(state="succeeded", progress=100, outputs=outputs, raw_status=word)
+        return UpstreamStatus(
+            state="succeeded",
+            progress=100,
+            outputs=outputs,
+            raw_status=word,
+            reported_cost=_gpu_time(prediction),
+        )
     if state == "failed":
         reason = prediction.get("error")
         message = reason if isinstance(reason, str) and reason else f"prediction {word}"
         cls = UpstreamContentPolicy if is_moderation(message) else UpstreamRejected
-        return UpstreamStatus(state="failed", error=cls(message, request_id=pid), raw_status=word)
+        error = cls(message, request_id=pid)
+        return UpstreamStatus(
+            state="failed", error=error, raw_status=word, reported_cost=_gpu_time(prediction)
+        )
     progress, eta = progress_of(prediction.get("logs")) if state == "running" else (None, None)
     return UpstreamStatus(state=state, progress=progress, eta_s=eta, raw_status=word)
 

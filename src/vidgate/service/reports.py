@@ -33,7 +33,7 @@ from vidgate.errors import InvalidRequest
 from vidgate.money import usd
 from vidgate.store import reports as report_store
 from vidgate.store.engine import Database
-from vidgate.store.reports import GROUPS, GroupBy, Timing
+from vidgate.store.reports import GROUPS, GroupBy, GroupTotals
 
 MODES = ("live", "test")
 DEFAULT_DAYS = 30
@@ -138,70 +138,38 @@ async def margin_report(db: Database, query: ReportQuery) -> Report:
         names = (
             await report_store.account_names(conn, [g.key for g in groups]) if query.by == "account" else {}
         )
-    by_key: dict[str, list[Timing]] = defaultdict(list)
-    for timing in timed:
-        by_key[timing.key].append(timing)
-    rows = tuple(
-        _row(
-            g.key,
-            g.jobs,
-            g.succeeded,
-            g.failed,
-            g.revenue_micros,
-            g.upstream_cost_micros,
-            refunded.get(g.key, 0),
-            by_key.get(g.key, []),
-            names.get(g.key),
-        )
-        for g in groups
+    waits: dict[str, list[float]] = defaultdict(list)
+    for key, seconds in timed:
+        waits[key].append(seconds)
+    rows = tuple(_row(g, refunded.get(g.key, 0), waits.get(g.key, []), names.get(g.key)) for g in groups)
+    every = GroupTotals(
+        key="",
+        jobs=sum(g.jobs for g in groups),
+        succeeded=sum(g.succeeded for g in groups),
+        failed=sum(g.failed for g in groups),
+        revenue_micros=sum(g.revenue_micros for g in groups),
+        upstream_cost_micros=sum(g.upstream_cost_micros for g in groups),
+        seconds=sum(g.seconds for g in groups),
     )
-    totals = _row(
-        "",
-        sum(r.jobs for r in rows),
-        sum(r.succeeded for r in rows),
-        sum(r.failed for r in rows),
-        sum(r.revenue_micros for r in rows),
-        sum(r.upstream_cost_micros for r in rows),
-        sum(r.refunds_micros for r in rows),
-        timed,
-        None,
-    )
+    totals = _row(every, sum(refunded.values()), [seconds for _, seconds in timed], None)
     return Report(query, rows, totals)
 
 
-def _row(
-    key: str,
-    jobs: int,
-    succeeded: int,
-    failed: int,
-    revenue: int,
-    cost: int,
-    refunds: int,
-    timed: Sequence[Timing],
-    label: str | None,
-) -> MarginRow:
-    waits = sorted((t.completed_at - t.created_at).total_seconds() for t in timed)
-    seconds = sum(_delivered(t.media) for t in timed)
+def _row(group: GroupTotals, refunds: int, waits: list[float], label: str | None) -> MarginRow:
+    waits.sort()
     return MarginRow(
-        key=key,
-        jobs=jobs,
-        succeeded=succeeded,
-        failed=failed,
-        seconds=round(seconds, 3),
-        revenue_micros=revenue,
-        upstream_cost_micros=cost,
+        key=group.key,
+        jobs=group.jobs,
+        succeeded=group.succeeded,
+        failed=group.failed,
+        seconds=round(group.seconds, 3),
+        revenue_micros=group.revenue_micros,
+        upstream_cost_micros=group.upstream_cost_micros,
         refunds_micros=refunds,
         p50_s=percentile(waits, 0.50),
         p95_s=percentile(waits, 0.95),
         label=label,
     )
-
-
-def _delivered(media: dict[str, Any] | None) -> float:
-    value = (media or {}).get("duration_s")
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return 0.0
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float | None:

@@ -5,8 +5,11 @@ Three queries per report, each on SQLite and PostgreSQL alike:
 * ``totals``: per group, counts by outcome and the sums of the charge and the upstream
   cost (``GROUP BY`` in SQL, on ``ix_jobs_completed``);
 * ``refunds``: per group, admin adjustments tied to one of the group's jobs;
-* ``timings``: one row per succeeded job (its times and delivered seconds), for the
-  percentiles and seconds that SQL cannot compute portably.
+* ``timings``: one number per succeeded job (seconds from creation to completion), for
+  the percentiles that SQL cannot compute portably.
+
+Where SQLite and PostgreSQL spell a function differently (a UTC day, seconds between two
+timestamps) it is one small SQL construct compiled per dialect.
 
 A job belongs to the window by ``completed_at`` (``since <= completed_at < until``).
 """
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, String, and_, case, func, literal_column, select
+from sqlalchemy import ColumnElement, Float, String, and_, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -51,6 +54,25 @@ def _utc_day_postgresql(element: UtcDay, compiler: Any, **kw: Any) -> str:
     return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
+class ElapsedSeconds(FunctionElement[float]):
+    """Seconds from the first timestamp to the second."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(ElapsedSeconds, "sqlite")
+def _elapsed_sqlite(element: ElapsedSeconds, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+@compiles(ElapsedSeconds, "postgresql")
+def _elapsed_postgresql(element: ElapsedSeconds, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+
+
 def _key(by: GroupBy) -> ColumnElement[str]:
     # Inline literals, not bound parameters: PostgreSQL matches the GROUP BY expression
     # to the selected one only when they are written the same.
@@ -75,14 +97,7 @@ class GroupTotals:
     failed: int
     revenue_micros: int
     upstream_cost_micros: int
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    key: str
-    created_at: datetime
-    completed_at: datetime
-    media: dict[str, Any] | None
+    seconds: float  # of video delivered by the succeeded jobs
 
 
 def _window(since: datetime, until: datetime, mode: str) -> ColumnElement[bool]:
@@ -98,6 +113,7 @@ async def totals(
 ) -> list[GroupTotals]:
     key = _key(by)
     succeeded = jobs.c.status == JobStatus.SUCCEEDED.value
+    delivered = jobs.c.media["duration_s"].as_float()  # JSON_EXTRACT / ->> by dialect
     query = (
         select(
             key,
@@ -106,6 +122,7 @@ async def totals(
             func.sum(case((jobs.c.status.in_(_FAILED), 1), else_=0)).label("failed"),
             func.sum(case((succeeded, func.coalesce(jobs.c.charged_micros, 0)), else_=0)).label("revenue"),
             func.sum(func.coalesce(jobs.c.upstream_cost_micros, 0)).label("cost"),
+            func.sum(case((succeeded, func.coalesce(delivered, 0.0)), else_=0.0)).label("seconds"),
         )
         .where(_window(since, until, mode))
         .group_by(key)
@@ -120,6 +137,7 @@ async def totals(
             failed=int(row.failed or 0),
             revenue_micros=int(row.revenue or 0),
             upstream_cost_micros=int(row.cost or 0),
+            seconds=float(row.seconds or 0.0),
         )
         for row in rows
     ]
@@ -141,14 +159,14 @@ async def refunds(
 
 async def timings(
     conn: AsyncConnection, by: GroupBy, *, since: datetime, until: datetime, mode: str
-) -> list[Timing]:
+) -> list[tuple[str, float]]:
+    """(group, seconds from creation to completion) of each succeeded job: percentiles need them all."""
     key = _key(by)
-    query = select(key, jobs.c.created_at, jobs.c.completed_at, jobs.c.media).where(
+    elapsed = ElapsedSeconds(jobs.c.created_at, jobs.c.completed_at)
+    query = select(key, elapsed).where(
         _window(since, until, mode), jobs.c.status == JobStatus.SUCCEEDED.value
     )
-    return [
-        Timing(str(row.key), row.created_at, row.completed_at, row.media) for row in await conn.execute(query)
-    ]
+    return [(str(row[0]), float(row[1])) for row in await conn.execute(query)]
 
 
 async def account_names(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, str]:
