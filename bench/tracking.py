@@ -223,7 +223,7 @@ async def worker_child(config: dict[str, Any]) -> None:
     runtime = await build_runtime(settings, env=env)
     svc = runtime.services
     if config["upstream"] == "stub":
-        svc.pool._adapters["fal"] = StubAdapter()
+        svc.pool.install("fal", StubAdapter())  # type: ignore[arg-type]
     counters = Counters()
     _instrument(runtime, counters)
     stop = asyncio.Event()

@@ -1,5 +1,6 @@
 """The ``vidgate`` command: serve, worker and migrate here; keys and accounts in
-``cli_accounts``; models, docs, generate, providers and fake-upstream in ``cli_tools``.
+``cli_accounts``; models, docs, generate, providers and fake-upstream in ``cli_tools``;
+routes in ``cli_routes``.
 
 A mistake by the person at the keyboard (a bad setting, an unreachable database, a
 busy port, an unknown account) is an ``OperatorError``: one line on stderr and exit
@@ -24,6 +25,7 @@ from vidgate import __version__
 from vidgate.cli_accounts import accounts_app, keys_app
 from vidgate.cli_common import DataDir, console, settings_from
 from vidgate.cli_reports import report
+from vidgate.cli_routes import routes
 from vidgate.cli_tools import docs, fake_upstream, generate, models, providers_app
 from vidgate.logs import configure as configure_logging
 from vidgate.startup import OperatorError
@@ -36,7 +38,7 @@ app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(providers_app, name="providers")
-for command in (models, docs, generate, report):
+for command in (models, docs, generate, report, routes):
     app.command()(command)
 app.command("fake-upstream")(fake_upstream)
 

@@ -157,7 +157,7 @@ def _generate(client: Any, output: Path, **fields: Any) -> None:
 
 @providers_app.command("check")
 def providers_check(data_dir: DataDir = None) -> None:
-    """One cheap call per enabled provider that proves its credentials and base URL.
+    """One cheap call per enabled provider (per key of a key pool) that proves its credentials.
 
     No generation is bought. Exits 1 when any provider refused or could not be reached.
     """
@@ -174,14 +174,16 @@ def providers_check(data_dir: DataDir = None) -> None:
             pool = ProviderPool(settings, http)
             try:
                 for name in pool.enabled:
-                    adapter = pool.adapter(name)
-                    assert adapter is not None
-                    try:
-                        proved = await adapter.check()
-                    except UpstreamError as exc:
-                        results.append((name, f"{exc.code}: {exc.message}", False))
-                    else:
-                        results.append((name, "ok" if proved else "no cheap check for this upstream", True))
+                    keys = pool.keys(name)
+                    assert keys is not None
+                    for key in keys.keys:  # each key of a pool: `fal#1`, `fal#2`, ...
+                        try:
+                            proved = await key.adapter.check()
+                        except UpstreamError as exc:
+                            results.append((key.label, f"{exc.code}: {exc.message}", False))
+                        else:
+                            outcome = "ok" if proved else "no cheap check for this upstream"
+                            results.append((key.label, outcome, True))
             finally:
                 await pool.aclose()
         return results

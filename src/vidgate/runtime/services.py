@@ -100,6 +100,7 @@ class Runtime:
                 pass
         self._tasks.clear()
         await self.services.pool.aclose()
+        await self.services.routes.aclose()
         await self.ops.aclose()
         await self.services.http.aclose()
         await self.services.db.dispose()

@@ -85,6 +85,13 @@ class RouteSettings:
             raise
         self._snapshot = {model_id: config for model_id, row in rows.items() if (config := self._parse(row))}
 
+    async def aclose(self) -> None:
+        """Stop any background read still running (before the database goes)."""
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background, timeout=2)
+
     def _stale(self) -> bool:
         return self._read_at is None or self._clock() - self._read_at >= self.max_age_s
 

@@ -82,6 +82,11 @@ class ProviderPool:
         ctx = ctx if ctx is not None else self.context(name)
         self._pools[name] = KeyPool(name, [PoolKey(name, adapter, ctx)])
 
+    def install_keys(self, name: str, keys: Sequence[PoolKey]) -> KeyPool:
+        """Put a key pool in place of the provider's configured keys (tests, tools)."""
+        self._pools[name] = KeyPool(name, list(keys))
+        return self._pools[name]
+
     @property
     def enabled(self) -> list[str]:
         return sorted(n for n in self._pools if n != "simulator")

@@ -37,11 +37,13 @@ async def test_an_upstream_without_a_cheap_call_is_not_checked() -> None:
         assert await fal.adapter(http, "http://unused.test").check() is False  # and no call made
 
 
-def run_check(tmp_path: Path, base_url: str, key: str) -> subprocess.CompletedProcess[str]:
+def run_check(
+    tmp_path: Path, base_url: str, key: str, *, setting: str = "API_KEY"
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")}
     env |= {
         "VIDGATE_DATA_DIR": str(tmp_path),
-        "VIDGATE_LUMA_API_KEY": key,
+        f"VIDGATE_LUMA_{setting}": key,
         "VIDGATE_LUMA_BASE_URL": base_url,
         "COLUMNS": "200",
     }
@@ -61,8 +63,14 @@ def test_the_providers_check_command(tmp_path: Path) -> None:
         fake.base_url = base_url
         good = run_check(tmp_path, base_url, "test-key")
         bad = run_check(tmp_path, base_url, "wrong-key")
+        pool = run_check(tmp_path, base_url, "test-key,wrong-key", setting="API_KEYS")
     assert good.returncode == 0, good.stderr
     assert "luma" in good.stdout and "ok" in good.stdout
     assert bad.returncode == 1
     assert "upstream_auth_error" in bad.stdout
+    # a key pool: each key is checked on its own, by label
+    assert pool.returncode == 1
+    rows = {line.split()[1]: line for line in pool.stdout.splitlines() if "luma#" in line}
+    assert "ok" in rows["luma#1"] and "upstream_auth_error" in rows["luma#2"]
+    assert "wrong-key" not in pool.stdout
     assert fake.submissions() == []
