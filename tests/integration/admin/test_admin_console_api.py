@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import Gateway, auth
 from vidgate.config import Settings
+from vidgate.providers.base import UpstreamAuthError
+from vidgate.worker.key_pool import PoolKey
 
 TOKEN = "s3cret-admin"
 ADMIN = {"Authorization": f"Bearer {TOKEN}", "X-Vidgate-Actor": "bob"}
@@ -114,3 +116,42 @@ async def test_every_new_admin_route_wants_the_token(gateway: Gateway) -> None:
     gateway.services.settings.admin_token = None
     for method, path in routes:
         assert (await gateway.client.request(method, path, headers=ADMIN)).status_code == 404, path
+
+
+class _Checked:
+    """A stand-in adapter: its check passes or raises as told."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    async def check(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        return True
+
+
+async def test_providers_show_each_keys_breaker_and_run_their_check(gateway: Gateway) -> None:
+    pool = gateway.services.pool
+    pool.install_keys("fal", [PoolKey("fal#1", _Checked()), PoolKey("fal#2", _Checked())])  # type: ignore[arg-type]
+    pool.install_keys("kling", [PoolKey("kling", _Checked(UpstreamAuthError("bad key")))])  # type: ignore[arg-type]
+    for _ in range(pool.breaker.threshold):
+        pool.breaker.failure("fal#1")
+    listed = {
+        p["name"]: p for p in (await gateway.client.get("/admin/providers", headers=ADMIN)).json()["data"]
+    }
+    assert listed["fal"]["breaker"] == "degraded"
+    assert listed["fal"]["keys"] == [
+        {"label": "fal#1", "breaker": "open"},
+        {"label": "fal#2", "breaker": "closed"},
+    ]
+    assert listed["kling"]["breaker"] == "closed" and listed["kling"]["error_rate"] is None
+
+    ok = (await gateway.client.post("/admin/providers/fal/test", headers=ADMIN)).json()
+    assert ok["ok"] is True and ok["result"] == "ok"
+    refused = (await gateway.client.post("/admin/providers/kling/test", headers=ADMIN)).json()
+    assert refused["ok"] is False and "bad key" in refused["result"]
+    trail = (await gateway.client.get("/admin/audit", headers=ADMIN, params={"target": "kling"})).json()[
+        "data"
+    ]
+    assert trail[0]["action"] == "provider.test" and trail[0]["actor"] == "bob"
+    assert trail[0]["details"]["ok"] is False

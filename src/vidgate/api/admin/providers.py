@@ -1,10 +1,12 @@
 """Admin: the configured upstreams, how they are doing, and a check on demand.
 
-* ``GET /admin/providers``: each enabled provider with its circuit breaker state as
-  this process sees it (breakers are per process: with separate worker processes
-  this is the API process's own view), and its submit attempts over the last
-  ``hours``: how many, how many accepted, refused or of unknown outcome, the error
-  rate and the last error.
+* ``GET /admin/providers``: each enabled provider with its circuit breakers as this
+  process sees them (breakers are per process: with separate worker processes this
+  is the API process's own view), one per key of its pool (``keys``) and the
+  provider's overall state (the keys' state when they agree, ``degraded`` when some
+  keys' circuits are open and others not), and its submit attempts over the last ``hours``: how
+  many, how many accepted, refused or of unknown outcome, the error rate and the
+  last error.
 * ``POST /admin/providers/{name}/test``: the provider's own cheap check (as
   ``vidgate providers check``), which buys nothing; recorded in the audit trail.
 """
@@ -18,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from vidgate.api.admin.access import Admin
+from vidgate.api.context import Services
 from vidgate.clock import utcnow
 from vidgate.errors import NotFound
 from vidgate.providers.base import UpstreamError
@@ -25,6 +28,15 @@ from vidgate.providers.registry import PROVIDERS
 from vidgate.store import audit, provider_stats
 
 router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+def _breakers(svc: Services, name: str) -> tuple[str, list[dict[str, str]]]:
+    pool = svc.pool.keys(name)
+    labels = pool.labels if pool is not None else [name]
+    keys = [{"label": label, "breaker": svc.pool.breaker.state(label)} for label in labels]
+    states = {k["breaker"] for k in keys}
+    overall = states.pop() if len(states) == 1 else "degraded"  # keys in different states
+    return overall, keys
 
 
 @router.get("/providers")
@@ -41,11 +53,13 @@ async def list_providers(
         attempts = seen.attempts if seen else 0
         failures = (seen.refused + seen.unknown) if seen else 0
         info = PROVIDERS.get(name)
+        overall, keys = _breakers(svc, name)
         data.append(
             {
                 "name": name,
                 "label": info.label if info else name,
-                "breaker": svc.pool.breaker.state(name),
+                "breaker": overall,
+                "keys": keys,
                 "window_hours": hours,
                 "attempts": attempts,
                 "accepted": seen.accepted if seen else 0,

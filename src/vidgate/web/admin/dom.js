@@ -76,7 +76,7 @@ const STATUS_CLASS = {
   succeeded: "ok", accepted: "ok", closed: "ok", true: "ok",
   failed: "bad", expired: "bad", refused: "bad", open: "bad", canceled: "wait",
   queued: "wait", submitting: "run", running: "run", fetching: "run", pending: "wait",
-  unknown: "wait", half_open: "wait",
+  unknown: "wait", half_open: "wait", degraded: "wait",
 };
 
 export function badge(word, testid) {

@@ -21,7 +21,8 @@ export async function providerList() {
   const { data } = await admin.providers();
   const rows = data.map((p) => [
     h("span", {}, h("strong", { text: p.name }), h("span.small.muted.block", { text: p.label })),
-    badge(p.breaker, "provider-breaker"),
+    h("span", {}, badge(p.breaker, "provider-breaker"),
+      p.keys && p.keys.length > 1 ? h("ul.plain.small", {}, p.keys.map((k) => h("li", {}, `${k.label} `, badge(k.breaker)))) : null),
     String(p.attempts),
     String(p.accepted),
     String(p.refused),
