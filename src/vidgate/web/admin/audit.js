@@ -20,7 +20,7 @@ export async function auditTrail(query) {
     target ? h("p.small", {}, "Only actions on ", h("code", { text: target }), ". ", h("a", { href: "#/audit", text: "Show all" })) : null,
     table({
       columns: [{ label: "When" }, { label: "Who" }, { label: "Action" }, { label: "Target" }, { label: "Details" }],
-      rows: page.data.map((e) => [timeEl(e.at), e.actor, h("code", { text: e.action }), link(e.target), h("code.small.wrap", { text: JSON.stringify(e.details) })]),
+      rows: page.data.map((e) => [timeEl(e.at), e.actor, h("code.nowrap", { text: e.action }), link(e.target), h("code.small.wrap", { text: JSON.stringify(e.details) })]),
       testid: "audit-table", rowTestid: "audit-row", empty: "No admin action yet.",
     }),
     h("div.pager", {}, older));

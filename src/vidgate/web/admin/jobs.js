@@ -156,7 +156,7 @@ export async function jobPage(jobId, query, { refresh }) {
   const ids = Object.entries(job.public_ids).map(([name, value]) => [ID_LABELS[name] || name, h("code", { text: value, "data-testid": `public-id-${name}` })]);
   const events = table({
     columns: [{ label: "When" }, { label: "Event" }, { label: "Details" }],
-    rows: life.events.map((e) => [timeEl(e.created_at), h("code", { text: e.type }), h("code.small.wrap", { text: JSON.stringify(e.payload) })]),
+    rows: life.events.map((e) => [timeEl(e.created_at), h("code.nowrap", { text: e.type }), h("code.small.wrap", { text: JSON.stringify(e.payload) })]),
     testid: "job-events", rowTestid: "event-row", empty: "No events.",
   });
   const attempts = table({
@@ -181,7 +181,7 @@ export async function jobPage(jobId, query, { refresh }) {
   });
   const audit = table({
     columns: [{ label: "When" }, { label: "Who" }, { label: "Action" }, { label: "Details" }],
-    rows: life.audit.map((a) => [timeEl(a.at), a.actor, h("code", { text: a.action }), h("code.small.wrap", { text: JSON.stringify(a.details) })]),
+    rows: life.audit.map((a) => [timeEl(a.at), a.actor, h("code.nowrap", { text: a.action }), h("code.small.wrap", { text: JSON.stringify(a.details) })]),
     testid: "job-audit", empty: "No operator has acted on this job.",
   });
   const upstream = h("section.card", { "aria-label": "Upstream" }, h("h2", { text: "Upstream" }), details([
