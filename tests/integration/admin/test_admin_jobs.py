@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from tests.conftest import Gateway, auth
+from vidgate.api.dialects import _minimax_ids
 from vidgate.config import Settings
 from vidgate.ids import job_id_to_number, job_id_to_uuid
 
@@ -65,6 +67,7 @@ async def test_a_job_is_found_by_each_dialect_id_form(gateway: Gateway) -> None:
     life = (await gateway.client.get(f"/admin/jobs/{minimax_job[0]}", headers=ADMIN)).json()
     assert life["job"]["public_ids"]["minimax_task_id"] == minimax_task
     assert life["job"]["dialect"] == "minimax"
+    assert await _found(gateway, q=_minimax_ids.file_id(minimax_job[0])) == minimax_job  # its file_id too
     assert await _found(gateway, q="no-such-id") == []
 
     # The other filters, alone and together.
@@ -176,3 +179,22 @@ async def test_cancel_releases_the_hold_and_retry_makes_one_new_job(idle_gateway
     actions = [(e["action"], e["actor"]) for e in await _audit(gateway, video["id"])]
     assert actions == [("job.retry", "alice"), ("job.cancel", "alice")]
     assert (await gateway.client.post("/admin/jobs/video_nope/cancel", headers=ADMIN)).status_code == 404
+
+
+async def test_concurrent_refunds_together_never_pass_the_charge(gateway: Gateway) -> None:
+    key, _ = await gateway.account("acme", credit="50")
+    video = await _video(gateway, key)
+    await gateway.wait_terminal(f"/v1/videos/{video['id']}", key)
+    charged = (await gateway.client.get(f"/admin/jobs/{video['id']}", headers=ADMIN)).json()["money"]
+    share = f"{(charged['charged_micros'] * 2 // 3) / 1e6:.6f}"  # two of these pass the charge
+    url = f"/admin/jobs/{video['id']}/refund"
+    answers = await asyncio.gather(
+        *(
+            gateway.client.post(url, headers=ADMIN, json={"amount": share, "reason": f"r{i}"})
+            for i in range(2)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [201, 400], [a.text for a in answers]
+    life = (await gateway.client.get(f"/admin/jobs/{video['id']}", headers=ADMIN)).json()
+    assert len([e for e in life["ledger"] if e["kind"] == "adjustment"]) == 1
+    assert life["money"]["refunded_micros"] <= charged["charged_micros"]

@@ -10,8 +10,8 @@
   canceled) is submitted again as a NEW job with the same request, account and key.
   The old job's money is already settled (its hold released) and stays as it is; the
   new job places its own hold like any submit, so it can be refused for funds or a
-  spend cap. A job is retried at most once: a second retry returns the first retry
-  (idempotency key ``admin-retry:<id>``), so a double click never buys two videos.
+  spend cap. A second retry within the idempotency window returns the first one
+  (key ``<id>`` in scope ``admin-retry``), so a double click never buys two videos.
 * ``POST /admin/jobs/{id}/refund``: an ``adjustment`` ledger entry linked to the job,
   never more than was captured minus earlier refunds.
 

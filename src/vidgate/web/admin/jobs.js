@@ -123,7 +123,7 @@ function actionsCard(life, refresh) {
       const made = await busy(retry, error, () => admin.retry(job.id));
       if (made) location.hash = `#/jobs/${encodeURIComponent(made.id)}`;
     });
-    parts.push(retry, h("p.help", { text: "A retry is a new job with the same request and key: it holds its own money; this job's stays settled. A job is retried once." }));
+    parts.push(retry, h("p.help", { text: "A retry is a new job with the same request and key: it holds its own money; this job's stays settled. Retrying twice gives the same new job." }));
   }
   if (life.money.refundable_micros > 0) {
     const amount = h("input", { inputmode: "decimal", placeholder: life.money.refundable, "data-testid": "refund-amount" });
