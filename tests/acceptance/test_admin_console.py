@@ -173,7 +173,7 @@ def test_console_end_to_end(server: Served, fakes: dict[str, FakeUpstream], brow
     context = browser.new_context(viewport=DESKTOP)
     page = console.watch(context.new_page(), "desktop")
     try:
-        # 1. Sign in with the admin token; a wrong one is refused in words.
+        # 1. Sign in with the admin token (the page itself loads without it).
         page.goto(f"{server.base_url}/admin")
         expect(page.get_by_test_id("admin-token")).to_be_visible()
         shots.take(page, "sign in")
