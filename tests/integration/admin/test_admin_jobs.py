@@ -81,7 +81,9 @@ async def test_a_job_is_found_by_each_dialect_id_form(gateway: Gateway) -> None:
     rest = await _found(gateway, limit="2", before=page["data"][-1]["id"])
     assert len(rest) == 1 and rest[0] not in {j["id"] for j in page["data"]}
 
-    for bad in ({"status": "flying"}, {"since": "yesterday"}, {"limit": "0"}, {"mode": "both"}):
+    odd = ({"status": "flying"}, {"since": "yesterday"}, {"limit": "0"}, {"mode": "both"},
+           {"since": "0001-01-01T00:00:00+14:00"}, {"until": "9999-12-31T23:59:59-14:00"})  # fmt: skip
+    for bad in odd:
         response = await gateway.client.get("/admin/jobs", headers=ADMIN, params=bad)
         assert response.status_code == 400, (bad, response.text)
     assert (

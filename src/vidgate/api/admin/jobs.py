@@ -68,10 +68,14 @@ class Reason(BaseModel):
     reason: str = Field("", max_length=500)
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime | None, param: str) -> datetime | None:
+    """UTC; a time without an offset is read as UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequest(f"{param} is out of range", param=param) from None
 
 
 def _states(status: str | None) -> tuple[str, ...] | None:
@@ -131,8 +135,8 @@ async def search_jobs(
             provider=provider or None,
             status=_states(status),
             mode=mode,
-            since=_utc(since),
-            until=_utc(until),
+            since=_utc(since, "since"),
+            until=_utc(until, "until"),
         )
         rows = await job_search.search(conn, found, limit=limit + 1, before=cursor)
     page = rows[:limit]
