@@ -106,7 +106,10 @@ def parse_query(
     if kind not in MODES:
         raise InvalidRequest(f"mode must be live or test, not {kind!r}", param="mode")
     end = parse_time(until, "until") if until else now
-    start = parse_time(since, "since") if since else end - timedelta(days=DEFAULT_DAYS)
+    try:
+        start = parse_time(since, "since") if since else end - timedelta(days=DEFAULT_DAYS)
+    except OverflowError:
+        raise InvalidRequest("until is too early to report the 30 days before it", param="until") from None
     if start >= end:
         raise InvalidRequest(
             f"since ({start.isoformat()}) must be before until ({end.isoformat()})", param="since"
@@ -121,15 +124,16 @@ def parse_time(text: str, param: str) -> datetime:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidRequest(
             f"{param} must be an ISO 8601 date or date-time (2026-11-01, 2026-11-01T12:00:00Z), not {text!r}",
             param=param,
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 async def margin_report(db: Database, query: ReportQuery) -> Report:
+    """One row per group of the jobs that ended in the window, and the totals (one read)."""
     since, until, mode = query.since, query.until, query.mode
     async with db.read() as conn:
         groups = await report_store.totals(conn, query.by, since=since, until=until, mode=mode)

@@ -48,6 +48,8 @@ def test_the_query_defaults_to_thirty_days_of_live_jobs_by_day() -> None:
         (("day", None, None, "prod"), "mode"),
         (("day", "yesterday", None, None), "since"),
         (("day", "2026-11-05", "2026-11-01", None), "since"),
+        (("day", "9999-12-31T23:00:00-05:00", None, None), "since"),  # past year 9999 in UTC
+        (("day", None, "0001-01-02", None), "until"),  # no 30 days before it
     ],
 )
 def test_a_bad_query_names_its_parameter(args: tuple[str | None, ...], param: str) -> None:
