@@ -1,4 +1,7 @@
-"""A per-provider circuit breaker: a route that keeps failing is paused for a while.
+"""A circuit breaker per provider key: a key that keeps failing is paused for a while.
+
+Circuits are named by key label (``fal``, or ``fal#2`` for a key of a pool: see
+``worker.key_pool``), so one failing key of a pool pauses alone.
 
 An open circuit only delays jobs (the submitter reschedules them); it never fails
 one. After the cool-down the circuit is half open: the next call decides whether it
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 class CircuitBreaker:
     threshold: int = 3  # consecutive retryable failures that open the circuit
     cooldown_s: float = 30.0
-    on_change: Callable[[str, str], None] | None = None  # (provider, closed|open|half_open)
+    on_change: Callable[[str, str], None] | None = None  # (key label, closed|open|half_open)
     _failures: dict[str, int] = field(default_factory=dict)
     _open_until: dict[str, float] = field(default_factory=dict)
 
