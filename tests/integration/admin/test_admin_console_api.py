@@ -155,3 +155,19 @@ async def test_providers_show_each_keys_breaker_and_run_their_check(gateway: Gat
     ]
     assert trail[0]["action"] == "provider.test" and trail[0]["actor"] == "bob"
     assert trail[0]["details"]["ok"] is False
+
+
+async def test_nul_characters_are_refused_before_the_database(gateway: Gateway) -> None:
+    account = (await gateway.client.post("/admin/accounts", headers=ADMIN, json={"name": "nul-co"})).json()
+    attempts = [
+        ("GET", "/admin/accounts/acct%00x", None),
+        ("GET", "/admin/jobs?q=video_%00", None),
+        ("GET", "/admin/audit?target=%00", None),
+        ("POST", "/admin/accounts", {"name": "a\u0000b"}),
+        ("PATCH", f"/admin/accounts/{account['id']}", {"name": "x\u0000"}),
+        ("POST", f"/admin/accounts/{account['id']}/topups", {"amount": "1", "memo": "\u0000"}),
+    ]
+    for method, path, body in attempts:
+        response = await gateway.client.request(method, path, headers=ADMIN, json=body)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"]["code"] == "invalid_text"
