@@ -5,6 +5,10 @@ and is compared in constant time. Without ``VIDGATE_ADMIN_TOKEN`` every admin ro
 answers 404, as if it did not exist. The token is shared, so the audit trail names
 the person by the ``X-Vidgate-Actor`` header the console and CLI send (a name the
 operator gave, at most 120 printable characters), or ``admin`` without one.
+
+No admin input may carry a NUL character (in the path, the query or a JSON body):
+PostgreSQL text cannot hold one, so it is refused up front as a 400 instead of
+failing in the database.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from fastapi import Depends, Header, Request
 
 from vidgate.api.auth import bearer_token
 from vidgate.api.context import Services, services
-from vidgate.errors import AuthenticationFailed, NotFound
+from vidgate.errors import AuthenticationFailed, InvalidRequest, NotFound
 
 DEFAULT_ACTOR = "admin"
 
@@ -49,7 +53,17 @@ async def admin(
         given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")
     ):
         raise AuthenticationFailed("invalid admin token", code="invalid_admin_token")
+    await _refuse_nul(request)
     return AdminCaller(svc=svc, actor=actor_name(x_vidgate_actor))
+
+
+async def _refuse_nul(request: Request) -> None:
+    query = request.query_params.multi_items()
+    if "\x00" in request.scope["path"] or any("\x00" in k or "\x00" in v for k, v in query):
+        raise InvalidRequest("the path or query holds a NUL character", code="invalid_text")
+    body = await request.body()
+    if b"\x00" in body or b"\\u0000" in body:
+        raise InvalidRequest("the body holds a NUL character", code="invalid_text")
 
 
 Admin = Annotated[AdminCaller, Depends(admin)]

@@ -1,4 +1,9 @@
-"""Admin: accounts, keys, top-ups and any account's ledger."""
+"""Admin: accounts, keys, top-ups, limits and spend caps, and any account's ledger and jobs.
+
+``PATCH`` bodies change only the fields they name; ``null`` puts a limit back to the
+server's default (rate limit, retention) or removes a spend cap. Limits apply from
+the next request, since every request reads its key and account afresh.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidgate.api.admin.access import Admin
+from vidgate.api.admin.job_view import job_summary
 from vidgate.api.context import Services
 from vidgate.api.native import ledger_entry
 from vidgate.billing.accounts import create_account, issue_key, revoke_key, top_up
 from vidgate.clock import utcnow
-from vidgate.errors import NotFound
+from vidgate.errors import Conflict, InvalidRequest, NotFound
 from vidgate.money import format_usd, micros_from_usd
 from vidgate.store import accounts as account_store
-from vidgate.store import audit
+from vidgate.store import audit, job_search
+from vidgate.store import jobs as job_store
 from vidgate.store import ledger as ledger_store
 from vidgate.store.accounts import AccountRow, KeyRow
 
@@ -35,6 +42,20 @@ class NewKey(BaseModel):
     name: str = Field("", max_length=200)
     spend_cap_daily: Decimal | None = Field(None, ge=0)
     spend_cap_total: Decimal | None = Field(None, ge=0)
+
+
+class AccountChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    rate_limit_per_minute: int | None = Field(None, ge=0, le=1_000_000)
+    retention_days: int | None = Field(None, ge=1, le=3650)
+
+
+class KeyChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    spend_cap_daily: Decimal | None = Field(None, ge=0, le=Decimal("1000000"))
+    spend_cap_total: Decimal | None = Field(None, ge=0, le=Decimal("1000000"))
 
 
 class TopUp(BaseModel):
@@ -120,6 +141,77 @@ async def one_account(account_id: str, caller: Admin) -> dict[str, Any]:
         },
         "keys": [_key_json(k) for k in keys],
     }
+
+
+@router.patch("/accounts/{account_id}")
+async def change_account(account_id: str, body: AccountChange, caller: Admin) -> dict[str, Any]:
+    svc = caller.svc
+    changes = body.model_dump(include=body.model_fields_set)
+    if not changes:
+        raise InvalidRequest("nothing to change: name, rate_limit_per_minute or retention_days", param="body")
+    if "name" in changes and changes["name"] is None:
+        raise InvalidRequest("an account's name cannot be removed", param="name")
+    async with svc.db.transaction() as conn:
+        row = await account_store.account_by_id(conn, account_id)
+        if row is None:
+            raise NotFound(f"no account {account_id!r}", param="account_id")
+        renamed = "name" in changes and changes["name"] != row.name
+        if renamed and await account_store.account_by_name(conn, changes["name"]) is not None:
+            raise Conflict(f"an account named {changes['name']!r} already exists", param="name")
+        await account_store.update_account(conn, account_id, **changes)
+        await audit.record(conn, actor=caller.actor, action="account.update", target=account_id, at=utcnow(),
+                           details=changes)  # fmt: skip
+        updated = await account_store.account_by_id(conn, account_id)
+    assert updated is not None
+    return _account_json(updated)
+
+
+@router.patch("/keys/{key_id}")
+async def change_key(key_id: str, body: KeyChange, caller: Admin) -> dict[str, Any]:
+    svc = caller.svc
+    asked = body.model_dump(include=body.model_fields_set)
+    if not asked:
+        raise InvalidRequest("nothing to change: name, spend_cap_daily or spend_cap_total", param="body")
+    if "name" in asked and asked["name"] is None:
+        raise InvalidRequest('a key\'s name cannot be null (use "" for none)', param="name")
+    values: dict[str, Any] = {}
+    for field in ("spend_cap_daily", "spend_cap_total"):
+        if field in asked:
+            cap = asked[field]
+            values[f"{field}_micros"] = micros_from_usd(cap) if cap is not None else None
+    if "name" in asked:
+        values["name"] = asked["name"]
+    async with svc.db.transaction() as conn:
+        if not await account_store.update_key(conn, key_id, **values):
+            raise NotFound(f"no key {key_id!r}", param="key_id")
+        details = {k: str(v) if v is not None else None for k, v in asked.items()}
+        await audit.record(conn, actor=caller.actor, action="key.update", target=key_id, at=utcnow(),
+                           details=details)  # fmt: skip
+        key = await account_store.key_by_id(conn, key_id)
+    assert key is not None
+    return _key_json(key)
+
+
+@router.get("/accounts/{account_id}/jobs")
+async def account_jobs(
+    account_id: str,
+    caller: Admin,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """The account's jobs, both modes, newest first (``GET /admin/jobs`` filters more)."""
+    svc = caller.svc
+    row = await _account(svc, account_id)
+    async with svc.db.read() as conn:
+        cursor = None
+        if before:
+            cursor = await job_store.get_job(conn, before, account_id=row.id)
+            if cursor is None:
+                raise NotFound(f"no job {before!r} of this account to page before", param="before")
+        jobs = await job_search.search(
+            conn, job_search.JobFilter(account_id=row.id), limit=limit + 1, before=cursor
+        )
+    return {"object": "list", "data": [job_summary(j) for j in jobs[:limit]], "has_more": len(jobs) > limit}
 
 
 @router.post("/accounts/{account_id}/keys", status_code=201)

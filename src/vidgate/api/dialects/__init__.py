@@ -31,6 +31,12 @@ DIALECTS: tuple[Dialect, ...] = (
 WEBHOOK_FORMATS: dict[str, WebhookFormat] = {d.name: d.webhook for d in DIALECTS if d.webhook is not None}
 
 
+def job_ids_for(public_id: str) -> list[str]:
+    """Every job id ``public_id`` may name in any dialect's form, native id first, no repeats."""
+    found = [public_id] + [job_id for d in DIALECTS for job_id in d.job_ids(public_id)]
+    return list(dict.fromkeys(found))
+
+
 def install(app: FastAPI, errors: ErrorRouter) -> None:
     for dialect in DIALECTS:
         errors.register(dialect.prefix, dialect.render_error)

@@ -428,4 +428,5 @@ DIALECT = Dialect(
     webhook=WebhookFormat(render_webhook),
     # /v2/ clashes with nothing at the root, so it is served there too (the Node SDK drops base paths).
     root_paths=("/v2/",),
+    job_ids=lambda job_uuid: tuple(filter(None, [job_id_from_uuid(job_uuid)])),
 )

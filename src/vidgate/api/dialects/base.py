@@ -10,6 +10,7 @@ nothing looks a dialect up by name or attribute at run time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter
@@ -36,7 +37,10 @@ class Dialect:
     * ``webhook``: its own webhook rendering (and handshake); None for the standard one;
     * ``root_paths``: path prefixes (like Apiframe's ``/v2/``) that clash with nothing
       else and are also served at the root of the main port, for clients that drop
-      the base URL's path.
+      the base URL's path;
+    * ``job_ids``: the job ids a public id in this dialect's form may name (a Venice
+      queue id, a MiniMax task or file number, ...), so an operator can paste any id a
+      client quotes; the default reads the native ``video_...`` id as it is.
     """
 
     name: str
@@ -48,3 +52,4 @@ class Dialect:
     limit_headers: LimitHeaders | None = None
     webhook: WebhookFormat | None = None
     root_paths: tuple[str, ...] = ()
+    job_ids: Callable[[str], tuple[str, ...]] = lambda public_id: (public_id,)

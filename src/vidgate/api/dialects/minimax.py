@@ -351,6 +351,7 @@ DIALECT = Dialect(
     router=router,
     render_error=render_error,
     webhook=WebhookFormat(render_webhook, webhook_handshake),
+    job_ids=lambda number: tuple(filter(None, [ids.job_id_of_task(number), ids.job_id_of_file(number)])),
 )
 # The same API with native MiniMax's error semantics: HTTP 200, the code in base_resp.
 # Its jobs are MiniMax jobs like any other (recorded as "minimax", pushed the same way).

@@ -316,4 +316,5 @@ DIALECT = Dialect(
     render_error=render_error,
     route_limits=ROUTE_LIMITS,
     limit_headers=LIMIT_HEADERS,
+    job_ids=lambda queue_id: tuple(filter(None, [job_id_from_uuid(queue_id)])),
 )
