@@ -75,6 +75,7 @@ from _common import (
     wait_http,
     write_json,
 )
+from _scenario import Table
 
 MODEL = "kling-3-pro"
 FAL_KEY = "fal-key"
@@ -151,20 +152,20 @@ def _instrument(runtime: Any, counters: Counters) -> None:
     plain_tx, plain_read = db.transaction, db.read
 
     @contextlib.asynccontextmanager
-    async def transaction() -> AsyncIterator[Any]:
+    async def transaction(**kwargs: Any) -> AsyncIterator[Any]:
         start = time.perf_counter()
         try:
-            async with plain_tx() as conn:
+            async with plain_tx(**kwargs) as conn:
                 yield conn
         finally:
             counters.tx += 1
             counters.tx_s += time.perf_counter() - start
 
     @contextlib.asynccontextmanager
-    async def read() -> AsyncIterator[Any]:
+    async def read(**kwargs: Any) -> AsyncIterator[Any]:  # e.g. point=True (the key cache)
         start = time.perf_counter()
         try:
-            async with plain_read() as conn:
+            async with plain_read(**kwargs) as conn:
                 yield conn
         finally:
             counters.reads += 1
@@ -672,7 +673,93 @@ async def _run_one(kind: str, folder: Path, args: argparse.Namespace) -> dict[st
     }
 
 
-def main() -> None:
+def tables(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[Table]:
+    """The results as tables (printed by ``main`` here and by ``bench/run.py``)."""
+    nan = float("nan")
+    steady_columns = [
+        ("polls/s", "polls_per_s"),
+        ("s between polls of a job", "poll_gap_s"),
+        ("poll ms", "poll_ms_mean"),
+        ("tick (lease txn) ms p50", "tick_ms_p50"),
+        ("p95", "tick_ms_p95"),
+        ("max", "tick_ms_max"),
+        ("leased/tick", "leased_per_tick"),
+        ("txn/s", "tx_per_s"),
+        ("txn ms", "tx_ms_mean"),
+        ("DB busy %", "db_busy_pct"),
+        ("worker CPU %", "cpu_pct"),
+        ("RSS MiB", "rss_mib_max"),
+        ("tasks", "tasks_max"),
+        ("fake CPU %", "fake_cpu_pct"),
+    ]
+    found = [
+        Table(
+            f"Steady state: {args.jobs} jobs running upstream ({args.upstream}), one worker "
+            f"(concurrency {args.concurrency}, tick every {args.poll_interval:g} s)",
+            ["db", *(name for name, _ in steady_columns)],
+            [[r["db"], *(r["steady"].get(key, nan) for _, key in steady_columns)] for r in results],
+        ),
+        Table(
+            "Settling: from each job's 'done' upstream to 'succeeded' in vidgate"
+            " (poll, fetch, probe, store, capture)",
+            [
+                "db",
+                "settled",
+                "succeeded",
+                "all settled after last done, s",
+                "lag p50 s",
+                "p95",
+                "p99",
+                "max",
+                "fetches/s",
+                "fetch ms",
+                "worker CPU %",
+                "peak RSS MiB",
+            ],
+            [
+                [
+                    r["db"],
+                    f"{r['settled']}/{r['jobs']}",
+                    r["counts"].get("succeeded", 0),
+                    r["settle_after_last_done_s"],
+                    r["lag_p50_s"],
+                    r["lag_p95_s"],
+                    r["lag_p99_s"],
+                    r["lag_max_s"],
+                    r["settle"].get("fetches_per_s", nan),
+                    r["settle"].get("fetch_ms_mean", nan),
+                    r["settle"].get("cpu_pct", nan),
+                    r["worker_peak_rss_mib"],
+                ]
+                for r in results
+            ],
+        ),
+    ]
+    if args.callbacks:
+        found.append(
+            Table(
+                "With upstream callbacks: from 'done' upstream to the client holding the terminal event"
+                " (GET /v1/videos/{id}/events)",
+                ["db", "watchers", "saw the end", "client lag p50 s", "p99", "max", "store lag p99 s"],
+                [
+                    [
+                        r["db"],
+                        r["watchers"],
+                        r["watchers_saw_end"],
+                        r["client_lag_p50_s"],
+                        r["client_lag_p99_s"],
+                        r["client_lag_max_s"],
+                        r["lag_p99_s"],
+                    ]
+                    for r in results
+                ],
+            )
+        )
+    return found
+
+
+def parser() -> argparse.ArgumentParser:
+    """The options and their defaults (also read by ``scenario_tracking``, for ``run.py``)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -701,92 +788,22 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs) for a look")
     parser.add_argument("--worker-child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     if args.worker_child:
         asyncio.run(worker_child(json.loads(args.worker_child)))
         return
     info = machine()
     print_machine(info)
     results = [run_one(kind, args) for kind in parse_dbs(args.db)]
-    nan = float("nan")
-    steady_columns = [
-        ("polls/s", "polls_per_s"),
-        ("s between polls of a job", "poll_gap_s"),
-        ("poll ms", "poll_ms_mean"),
-        ("tick (lease txn) ms p50", "tick_ms_p50"),
-        ("p95", "tick_ms_p95"),
-        ("max", "tick_ms_max"),
-        ("leased/tick", "leased_per_tick"),
-        ("txn/s", "tx_per_s"),
-        ("txn ms", "tx_ms_mean"),
-        ("DB busy %", "db_busy_pct"),
-        ("worker CPU %", "cpu_pct"),
-        ("RSS MiB", "rss_mib_max"),
-        ("tasks", "tasks_max"),
-        ("fake CPU %", "fake_cpu_pct"),
-    ]
-    print_table(
-        f"Steady state: {args.jobs} jobs running upstream ({args.upstream}), one worker "
-        f"(concurrency {args.concurrency}, tick every {args.poll_interval:g} s)",
-        ["db", *(name for name, _ in steady_columns)],
-        [[r["db"], *(r["steady"].get(key, nan) for _, key in steady_columns)] for r in results],
-    )
-    print_table(
-        "Settling: from each job's 'done' upstream to 'succeeded' in vidgate"
-        " (poll, fetch, probe, store, capture)",
-        [
-            "db",
-            "settled",
-            "succeeded",
-            "all settled after last done, s",
-            "lag p50 s",
-            "p95",
-            "p99",
-            "max",
-            "fetches/s",
-            "fetch ms",
-            "worker CPU %",
-            "peak RSS MiB",
-        ],
-        [
-            [
-                r["db"],
-                f"{r['settled']}/{r['jobs']}",
-                r["counts"].get("succeeded", 0),
-                r["settle_after_last_done_s"],
-                r["lag_p50_s"],
-                r["lag_p95_s"],
-                r["lag_p99_s"],
-                r["lag_max_s"],
-                r["settle"].get("fetches_per_s", nan),
-                r["settle"].get("fetch_ms_mean", nan),
-                r["settle"].get("cpu_pct", nan),
-                r["worker_peak_rss_mib"],
-            ]
-            for r in results
-        ],
-    )
-    if args.callbacks:
-        print_table(
-            "With upstream callbacks: from 'done' upstream to the client holding the terminal event"
-            " (GET /v1/videos/{id}/events)",
-            ["db", "watchers", "saw the end", "client lag p50 s", "p99", "max", "store lag p99 s"],
-            [
-                [
-                    r["db"],
-                    r["watchers"],
-                    r["watchers_saw_end"],
-                    r["client_lag_p50_s"],
-                    r["client_lag_p99_s"],
-                    r["client_lag_max_s"],
-                    r["lag_p99_s"],
-                ]
-                for r in results
-            ],
-        )
-        for r in results:
-            if r["watch_errors"]:
-                print(f"   {r['db']} watcher errors (first 5): {r['watch_errors']}")
+    for table in tables(args, results):
+        print_table(table.title, table.headers, table.rows)
+    for r in results:
+        if r["watch_errors"]:
+            print(f"   {r['db']} watcher errors (first 5): {r['watch_errors']}")
     write_json(args.json, {"machine": info, "args": vars(args), "results": results})
 
 

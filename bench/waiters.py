@@ -61,6 +61,7 @@ from _common import (
     wait_http,
     write_json,
 )
+from _scenario import Table
 
 OWNER = "bench-waiters"
 MODEL = "sora-2"
@@ -500,7 +501,8 @@ async def _run_one(kind: str, folder: Path, args: argparse.Namespace) -> dict[st
     }
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The options and their defaults (also read by ``scenario_waiting``, for ``run.py``)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -514,7 +516,55 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
     parser.add_argument("--server-child", help=argparse.SUPPRESS)
     parser.add_argument("--changer-child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def tables(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[Table]:
+    """The results as tables (printed by ``main`` here and by ``bench/run.py``)."""
+    return [
+        Table(
+            f"{args.waiters} waiters ({args.mode}) on one API process",
+            [
+                "db",
+                "connected",
+                "open s",
+                "quiet s",
+                "server CPU s while waiting",
+                "CPU %",
+                "changes",
+                "woken",
+                "wake p50 ms",
+                "p99 ms",
+                "max ms",
+                "CPU % while changing",
+                "RSS MiB",
+                "errors",
+            ],
+            [
+                [
+                    r["db"],
+                    r["connected"],
+                    r["open_s"],
+                    r["quiet_s"],
+                    r["quiet_cpu_s"],
+                    r["quiet_cpu_pct"],
+                    r["changes"],
+                    r["woken"],
+                    r["lat_p50_ms"],
+                    r["lat_p99_ms"],
+                    r["lat_max_ms"],
+                    r["change_cpu_pct"],
+                    r["rss_mib"],
+                    r["error_count"],
+                ]
+                for r in results
+            ],
+        )
+    ]
+
+
+def main() -> None:
+    args = parser().parse_args()
     if args.changer_child:
         asyncio.run(changer_child())
         return
@@ -533,44 +583,8 @@ def main() -> None:
     info = machine()
     print_machine(info)
     results = [run_one(kind, args) for kind in parse_dbs(args.db)]
-    print_table(
-        f"{args.waiters} waiters ({args.mode}) on one API process",
-        [
-            "db",
-            "connected",
-            "open s",
-            "quiet s",
-            "server CPU s while waiting",
-            "CPU %",
-            "changes",
-            "woken",
-            "wake p50 ms",
-            "p99 ms",
-            "max ms",
-            "CPU % while changing",
-            "RSS MiB",
-            "errors",
-        ],
-        [
-            [
-                r["db"],
-                r["connected"],
-                r["open_s"],
-                r["quiet_s"],
-                r["quiet_cpu_s"],
-                r["quiet_cpu_pct"],
-                r["changes"],
-                r["woken"],
-                r["lat_p50_ms"],
-                r["lat_p99_ms"],
-                r["lat_max_ms"],
-                r["change_cpu_pct"],
-                r["rss_mib"],
-                r["error_count"],
-            ]
-            for r in results
-        ],
-    )
+    for table in tables(args, results):
+        print_table(table.title, table.headers, table.rows)
     for r in results:
         if r["errors"]:
             print(f"   {r['db']} errors (first 5): {r['errors']}")
