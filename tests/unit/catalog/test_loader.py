@@ -97,9 +97,12 @@ def test_colliding_names_get_namespaced_ids(catalog: Catalog) -> None:
         assert catalog.resolve("apiframe", name).id == f"apiframe/{name}"
         assert catalog.resolve("kyma", name).id == f"kyma/{name}"
         assert name not in catalog
+    # Venice and Apiframe both sell runway-gen4-turbo: Venice's carries the explicit id.
+    assert catalog.resolve("venice", "runway-gen4-turbo").id == "venice/runway-gen4-turbo"
+    assert catalog.resolve("apiframe", "runway-gen4-turbo").id == "runway-gen4-turbo"
     names = [spec.name for spec in catalog.all()]
     shared = {name for name in names if names.count(name) > 1}
-    assert shared == {"veo-3", "veo-3-fast", "seedance-2-fast"}
+    assert shared == {"veo-3", "veo-3-fast", "seedance-2-fast", "runway-gen4-turbo"}
 
 
 def test_ids_default_to_names_elsewhere(catalog: Catalog) -> None:
