@@ -99,7 +99,8 @@ def key_cache(db: Database) -> KeyCache:
     found = _CACHES.get(db)
     if found is None:
         found = _CACHES[db] = KeyCache()
-        _watch(db.engine.sync_engine, weakref.ref(found))
+        for engine in db.writing_engines:
+            _watch(engine.sync_engine, weakref.ref(found))
     return found
 
 

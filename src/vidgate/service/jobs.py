@@ -146,8 +146,8 @@ class JobService:
         job_id = job_id or new_job_id()
         timeout = spec.timeout_s or self.job_timeout_s
 
-        async def write(conn: AsyncConnection) -> None:
-            await job_store.insert_job(
+        async def write(conn: AsyncConnection) -> Job:
+            job = await job_store.insert_job(
                 conn,
                 id=job_id,
                 account_id=principal.account_id,
@@ -180,9 +180,10 @@ class JobService:
                 payload={"status": "queued"},
                 at=now,
             )
+            return job
 
         try:
-            await self.db.run(write)
+            job = await self.db.run(write, point=True)
         except IntegrityError:
             # A concurrent duplicate with the same idempotency key won the insert.
             if idempotency is None:
@@ -194,7 +195,6 @@ class JobService:
         self.wake_worker()
         if self.lifecycle.metrics is not None:
             self.lifecycle.metrics.money(principal.mode, "held", price.micros)
-        job = await self.get(principal, job_id)
         log.info(
             "job %s accepted: %s via %s, held $%s (%s)",
             job.id,

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -63,6 +63,9 @@ _UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03"})
 CONNECT_TIMEOUT_S = 8.0  # a server that does not answer a connect in this long is down
 POOL_WAIT_S = 30.0  # waiting for a free pooled connection is queueing under load, not an outage
 RETRY_ATTEMPTS = 6
+INLINE_LOCK_WAIT_S = 30.0  # as long as the busy timeout of the threaded SQLite writers
+POINT_PING_IDLE_S = 1.0  # a point-read connection idle longer than this is pinged first
+_LAST_USED = "vidgate_last_used"
 
 
 class Database:
@@ -88,21 +91,45 @@ class Database:
         else:
             kwargs["connect_args"] = {"timeout": CONNECT_TIMEOUT_S, "command_timeout": 30}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        # point reads on SQLite run on the event loop's thread (see ``inline_sqlite``)
+        # Point reads: on SQLite on the event loop's thread (see ``inline_sqlite``); on
+        # PostgreSQL on autocommit connections without a pre-ping (``_point_engine_pg``).
         self.point_engine: AsyncEngine | None = None
+        # Short write transactions on hot paths (a create), on SQLite on the event loop's
+        # thread too (``run(..., point=True)``); ``None`` elsewhere.
+        self.point_writer: AsyncEngine | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
             if not null_pool and file_database(url):
                 self.point_engine = inline_engine(url, **{**kwargs, "connect_args": {"timeout": 1}})
                 _configure_sqlite(self.point_engine, point=True)
+                self.point_writer = inline_engine(
+                    url, **{**kwargs, "connect_args": {"timeout": 0}}, pool_size=1, max_overflow=2
+                )
+                _configure_sqlite(self.point_writer, busy_wait_ms=0)
+        elif not null_pool:
+            self.point_engine = _point_engine_pg(url, kwargs)
+
+    @property
+    def writing_engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine that writes (for listeners that must see every write)."""
+        return (self.engine,) if self.point_writer is None else (self.engine, self.point_writer)
 
     async def run(
-        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = RETRY_ATTEMPTS
+        self,
+        fn: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        attempts: int = RETRY_ATTEMPTS,
+        point: bool = False,
     ) -> T:
-        """Run ``fn`` in a write transaction, retried whole on deadlock or serialization failure."""
+        """Run ``fn`` in a write transaction, retried whole on deadlock or serialization failure.
+
+        ``point``: a short transaction of a few keyed statements on a hot path, that awaits
+        nothing but its statements. On an SQLite file it runs on the event loop's thread
+        (``_inline_transaction``).
+        """
         for attempt in range(1, attempts + 1):
             try:
-                async with self.transaction() as conn:
+                async with self.transaction(point=point) as conn:
                     return await fn(conn)
             except DBAPIError as exc:
                 if attempt == attempts or _sqlstate(exc) not in _RETRYABLE_STATES:
@@ -112,14 +139,18 @@ class Database:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self, *, point: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error.
 
         On SQLite, writers of this process queue for their turn (``WriterQueue``).
+        ``point``: see ``run``.
         """
         try:
             if self.writers is None:
                 async with self.engine.begin() as conn:
+                    yield conn
+            elif point and self.point_writer is not None:
+                async with self.writers.turn(), _inline_transaction(self.point_writer) as conn:
                     yield conn
             else:
                 async with self.writers.turn(), self.engine.begin() as conn:
@@ -135,22 +166,109 @@ class Database:
         ``point``: a read of a few rows by key, on a hot path. On an SQLite file it runs on
         the event loop's thread, without aiosqlite's thread hops (``inline_sqlite``).
         """
-        inline = point and self.point_engine is not None
-        engine = self.point_engine if inline and self.point_engine is not None else self.engine
+        if point and self.point_engine is not None:
+            async with self._point_read(self.point_engine) as conn:
+                yield conn
+            return
         try:
-            async with engine.connect() as conn:
-                if not inline:  # the inline engine's connections are read-only already
-                    conn = await conn.execution_options(**{_READ_ONLY: True})
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(**{_READ_ONLY: True})
                 yield conn
                 await conn.rollback()
         except (DBAPIError, PoolTimeout, OSError) as exc:
             _raise_if_unavailable(exc)
             raise
 
+    @asynccontextmanager
+    async def _point_read(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """One autocommit connection of the point engine: each statement its own snapshot.
+
+        Its pool pings only connections idle for over a second (see ``_point_engine_pg``).
+        One the server dropped within that second fails its statement instead: SQLAlchemy
+        then discards the whole pool and the read is answered 503, like any read while the
+        database is away; the next one connects afresh.
+        """
+        try:
+            async with engine.connect() as conn:
+                yield conn
+        except (DBAPIError, PoolTimeout, OSError) as exc:
+            _raise_if_unavailable(exc)
+            raise
+
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self.point_engine is not None:
-            await self.point_engine.dispose()
+        for extra in (self.point_engine, self.point_writer):
+            if extra is not None:
+                await extra.dispose()
+
+
+@asynccontextmanager
+async def _inline_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction on the event loop's thread, that never blocks the loop on a lock.
+
+    Its ``BEGIN IMMEDIATE`` does not wait (busy timeout 0): when another process holds
+    SQLite's write lock it fails at once, and this waits on the event loop and tries again
+    (for ``INLINE_LOCK_WAIT_S`` in all). Once it holds the lock, nothing in WAL mode makes a
+    statement or the commit wait, so every statement completes where it is asked for.
+    """
+    deadline = time.monotonic() + INLINE_LOCK_WAIT_S
+    delay = 0.002
+    while True:
+        conn = await engine.connect()
+        try:
+            await conn.begin()
+            break
+        except OperationalError as exc:
+            await conn.close()
+            if not _sqlite_busy(exc) or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    try:
+        yield conn
+        await conn.commit()
+    except BaseException:
+        await conn.rollback()
+        raise
+    finally:
+        await conn.close()
+
+
+def _sqlite_busy(exc: OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY, 5)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code == 5 if code is not None else "locked" in str(exc.orig)
+
+
+def _point_engine_pg(url: str, kwargs: dict[str, Any]) -> AsyncEngine:
+    """Point reads on PostgreSQL: one round trip each.
+
+    On the main engine a read is a pre-ping, BEGIN, the SELECT and ROLLBACK: four round
+    trips through asyncpg for one row. Here connections are in autocommit (a single
+    SELECT is its own consistent snapshot), statements stay prepared on the connection,
+    and a connection in steady use is not pinged before each read.
+    """
+    point = {**kwargs, "pool_size": 5, "max_overflow": 10, "pool_pre_ping": False}
+    point["isolation_level"] = "AUTOCOMMIT"
+    engine = create_async_engine(url, **point)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # A connection that sat idle may have been dropped (a server restart, an idle
+        # timeout): ping it first. One used within the last second is not: in a burst of
+        # polls that would double every read. A failed ping makes the pool connect anew.
+        used = record.info.get(_LAST_USED)
+        if used is not None and time.monotonic() - used > POINT_PING_IDLE_S:
+            try:
+                dbapi_connection.ping()
+            except Exception as exc:
+                raise DisconnectionError("stale pooled connection") from exc
+
+    return engine
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -194,21 +312,24 @@ def _raise_if_unavailable(exc: BaseException) -> None:
         ) from exc
 
 
-def _configure_sqlite(engine: AsyncEngine, *, point: bool = False) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, point: bool = False, busy_wait_ms: int = 30_000) -> None:
     """Pragmas and transaction starts; ``point``: the inline engine's read-only, autocommit
-    connections (each point read is one or two statements; a 1 s busy wait at most)."""
+    connections (each point read is one or two statements; a 1 s busy wait at most).
+    ``busy_wait_ms``: how long a statement waits for a lock another connection holds."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={1000 if point else 30000}")
+        cursor.execute(f"PRAGMA busy_timeout={1000 if point else max(busy_wait_ms, 1000)}")
         _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         if point:
             cursor.execute("PRAGMA query_only=ON")
+        elif busy_wait_ms < 1000:  # the set-up above may wait; the connection's work may not
+            cursor.execute(f"PRAGMA busy_timeout={busy_wait_ms}")
         cursor.close()
 
     if point:

@@ -84,6 +84,42 @@ async def test_migrations_are_idempotent_and_build_the_declared_schema(db: Datab
     assert set(declared) <= set(tables)
 
 
+async def test_an_inserted_job_is_returned_as_it_reads_back(db: Database) -> None:
+    """Submit answers with the job ``insert_job`` returns instead of reading it again: it
+    must be the row exactly (column defaults, JSON, timestamps to the microsecond)."""
+    account_id, key_id = await _account(db)
+    now = utcnow()
+    request = GenerationRequest(model="m", prompt="p", seconds=5, metadata={"a": "b"})
+    async with db.transaction() as conn:
+        inserted = await job_store.insert_job(
+            conn,
+            id=new_job_id(),
+            account_id=account_id,
+            key_id=key_id,
+            mode="test",
+            dialect="native",
+            model="m",
+            status="queued",
+            request=request.model_dump(mode="json"),
+            metadata={"a": "b"},
+            estimated_micros=1_250_000,
+            held_micros=1_250_000,
+            idempotency_scope="native",
+            idempotency_key="k-1",
+            request_hash="h" * 64,
+            webhook_url="https://example.com/hook",
+            created_at=now,
+            updated_at=now,
+            deadline_at=now + timedelta(minutes=10),
+            run_at=now,
+        )
+    async with db.read(point=True) as conn:
+        stored = await job_store.get_job(conn, inserted.id, account_id=account_id)
+    assert stored == inserted
+    async with db.read() as conn:
+        assert await job_store.get_job(conn, inserted.id) == inserted
+
+
 async def test_database_refuses_unknown_state(db: Database) -> None:
     account_id, key_id = await _account(db)
     job_id = await _job(db, account_id, key_id)
