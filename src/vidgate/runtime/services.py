@@ -163,11 +163,11 @@ async def build_runtime(
         catalog,
         storage,
         lifecycle,
-        attempts,
         job_timeout_s=settings.job_timeout_s,
         availability=lambda spec: pool.unavailable_reason(spec, routes.cached(spec)),
         url_guard=guard,
         retention_days=settings.retention_days,
+        attempts=attempts,
     )
     worker = Worker(
         lifecycle,

@@ -84,19 +84,19 @@ class JobService:
         catalog: Catalog,
         storage: Storage,
         lifecycle: JobLifecycle,
-        attempts: SubmitAttempts,
         *,
         job_timeout_s: int,
         availability: Availability,
         wake_worker: Callable[[], None] = lambda: None,
         url_guard: UrlGuard = _no_guard,
         retention_days: int = 7,
+        attempts: SubmitAttempts | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.storage = storage
         self.lifecycle = lifecycle
-        self.attempts = attempts
+        self.attempts = attempts if attempts is not None else SubmitAttempts(db)
         self.job_timeout_s = job_timeout_s
         self.availability = availability
         self.wake_worker = wake_worker

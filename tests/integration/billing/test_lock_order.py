@@ -24,7 +24,6 @@ from vidgate.domain.request import GenerationRequest
 from vidgate.domain.states import JobStatus
 from vidgate.keyring import Keyring
 from vidgate.media.storage import LocalStorage
-from vidgate.service.attempts import SubmitAttempts
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
 from vidgate.store import ledger as ledger_store
@@ -46,7 +45,6 @@ def _services(url: str, folder: str) -> tuple[Database, JobService, JobLifecycle
         catalog,
         LocalStorage(Path(folder)),
         lifecycle,
-        SubmitAttempts(db),
         job_timeout_s=600,
         availability=lambda spec: None,
     )
