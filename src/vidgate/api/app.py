@@ -127,7 +127,7 @@ async def _callback(provider: str, request: Request) -> Response:
     if tracked or (
         result.verified
         and job_id
-        and await svc.lifecycle.callback_for_open_attempt(job_id, provider, result.upstream_id)
+        and await svc.attempts.callback_for_open_attempt(job_id, provider, result.upstream_id)
     ):
         svc.wake_worker()
     return JSONResponse({"ok": True})

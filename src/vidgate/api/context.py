@@ -20,6 +20,7 @@ from vidgate.media.storage import Storage
 from vidgate.net.urlguard import UrlGuard
 from vidgate.observability.health import Ops
 from vidgate.service.accounts import AccountService
+from vidgate.service.attempts import SubmitAttempts
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
 from vidgate.service.routes import RouteSettings
@@ -37,6 +38,7 @@ class Services:
     pool: ProviderPool
     jobs: JobService
     lifecycle: JobLifecycle
+    attempts: SubmitAttempts
     accounts: AccountService
     guard: UrlGuard
     signing_secret: bytes

@@ -29,7 +29,9 @@ from vidgate.domain.job import Principal
 from vidgate.errors import Conflict, InvalidRequest, NotFound
 from vidgate.ids import new_id
 from vidgate.store import delivery as store
-from vidgate.store.delivery import Attempt, Delivery, Endpoint
+from vidgate.store import webhook_endpoints as endpoint_store
+from vidgate.store.delivery import Attempt, Delivery
+from vidgate.store.webhook_endpoints import Endpoint
 from vidgate.webhooks.formats import EVENT_TYPES
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -115,11 +117,11 @@ async def create_endpoint(body: CreateEndpoint, caller: Caller, svc: Svc) -> dic
     events = _check_events(body.events)
     await svc.guard(body.url, "url")
     async with svc.db.transaction() as conn:
-        if await store.count_endpoints(conn, caller.account_id) >= MAX_ENDPOINTS:
+        if await endpoint_store.count_endpoints(conn, caller.account_id) >= MAX_ENDPOINTS:
             raise Conflict(
                 f"an account may have at most {MAX_ENDPOINTS} webhook endpoints", code="too_many_endpoints"
             )
-        endpoint = await store.insert_endpoint(
+        endpoint = await endpoint_store.insert_endpoint(
             conn,
             id=new_id("we"),
             account_id=caller.account_id,
@@ -136,17 +138,17 @@ async def create_endpoint(body: CreateEndpoint, caller: Caller, svc: Svc) -> dic
 @router.get("/webhook_endpoints", summary="List webhook endpoints")
 async def list_endpoints(caller: Caller, svc: Svc) -> dict[str, Any]:
     async with svc.db.read() as conn:
-        found = await store.endpoints_of(conn, caller.account_id, caller.mode)
+        found = await endpoint_store.endpoints_of(conn, caller.account_id, caller.mode)
     return {"object": "list", "data": [endpoint_object(e) for e in found]}
 
 
 @router.delete("/webhook_endpoints/{endpoint_id}", summary="Delete a webhook endpoint")
 async def delete_endpoint(endpoint_id: str, caller: Caller, svc: Svc) -> dict[str, Any]:
     async with svc.db.transaction() as conn:
-        endpoint = await store.endpoint_by_id(conn, caller.account_id, endpoint_id)
+        endpoint = await endpoint_store.endpoint_by_id(conn, caller.account_id, endpoint_id)
         if endpoint is None or endpoint.mode != caller.mode:
             raise NotFound(f"no webhook endpoint with id {endpoint_id!r}", param="id")
-        await store.delete_endpoint(conn, caller.account_id, endpoint_id, now=utcnow())
+        await endpoint_store.delete_endpoint(conn, caller.account_id, endpoint_id, now=utcnow())
     return {"id": endpoint_id, "object": "webhook_endpoint.deleted", "deleted": True}
 
 

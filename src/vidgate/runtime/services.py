@@ -30,6 +30,7 @@ from vidgate.observability.health import Ops
 from vidgate.runtime.ops import build_ops
 from vidgate.runtime.roles import Role
 from vidgate.service.accounts import AccountService
+from vidgate.service.attempts import SubmitAttempts
 from vidgate.service.jobs import JobService
 from vidgate.service.lifecycle import JobLifecycle
 from vidgate.service.retention import run_purger
@@ -154,6 +155,7 @@ async def build_runtime(
     lifecycle = JobLifecycle(
         db, catalog, retention_days=settings.retention_days, metrics=ops.metrics, changes=changes
     )
+    attempts = SubmitAttempts(db)
     routes = RouteSettings(db, catalog)
     await routes.refresh()
     jobs = JobService(
@@ -165,9 +167,11 @@ async def build_runtime(
         availability=lambda spec: pool.unavailable_reason(spec, routes.cached(spec)),
         url_guard=guard,
         retention_days=settings.retention_days,
+        attempts=attempts,
     )
     worker = Worker(
         lifecycle,
+        attempts,
         catalog,
         pool,
         storage,
@@ -198,6 +202,7 @@ async def build_runtime(
         pool=pool,
         jobs=jobs,
         lifecycle=lifecycle,
+        attempts=attempts,
         accounts=AccountService(db),
         routes=routes,
         guard=guard,

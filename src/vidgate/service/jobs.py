@@ -35,6 +35,7 @@ from vidgate.media.keys import job_prefix
 from vidgate.media.storage import Storage
 from vidgate.money import format_usd
 from vidgate.net.urlfields import user_urls
+from vidgate.service.attempts import SubmitAttempts
 from vidgate.service.lifecycle import JobLifecycle, job_fields
 from vidgate.store import events as event_store
 from vidgate.store import jobs as job_store
@@ -89,11 +90,13 @@ class JobService:
         wake_worker: Callable[[], None] = lambda: None,
         url_guard: UrlGuard = _no_guard,
         retention_days: int = 7,
+        attempts: SubmitAttempts | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.storage = storage
         self.lifecycle = lifecycle
+        self.attempts = attempts if attempts is not None else SubmitAttempts(db)
         self.job_timeout_s = job_timeout_s
         self.availability = availability
         self.wake_worker = wake_worker
@@ -256,7 +259,7 @@ class JobService:
         if job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING):
             return job
         code, message = "upstream_timeout", "the upstream did not acknowledge the submission in time"
-        for attempt in reversed(await self.lifecycle.attempts(job.id)):
+        for attempt in reversed(await self.attempts.of_job(job.id)):
             if attempt.error_code:
                 code, message = attempt.error_code, attempt.error_message or message
                 break

@@ -45,9 +45,11 @@ from vidgate.observability.metrics import Metrics
 from vidgate.store import accounts as account_store
 from vidgate.store import delivery as store
 from vidgate.store import jobs as job_store
-from vidgate.store.delivery import Attempt, Delivery, Endpoint
+from vidgate.store import webhook_endpoints as endpoint_store
+from vidgate.store.delivery import Attempt, Delivery
 from vidgate.store.engine import Database
 from vidgate.store.events import Event
+from vidgate.store.webhook_endpoints import Endpoint
 from vidgate.webhooks.config import DeliveryConfig
 from vidgate.webhooks.formats import (
     STANDARD,
@@ -178,7 +180,9 @@ class OutboxSender:
                 )  # fmt: skip
         mode = job.mode if job is not None else None
         if (event.account_id, mode) not in endpoints:
-            endpoints[event.account_id, mode] = await store.endpoints_of(conn, event.account_id, mode)
+            endpoints[event.account_id, mode] = await endpoint_store.endpoints_of(
+                conn, event.account_id, mode
+            )
         wanted = [ep for ep in endpoints[event.account_id, mode] if ep.wants(event.type)]
         if not wanted:
             return
@@ -250,8 +254,8 @@ class OutboxSender:
     async def _secret(self, delivery: Delivery) -> str | None:
         async with self.db.read() as conn:
             if delivery.endpoint_id is not None:
-                return await store.endpoint_secret(conn, delivery.endpoint_id)
-            return await store.account_webhook_secret(conn, delivery.account_id)
+                return await endpoint_store.endpoint_secret(conn, delivery.endpoint_id)
+            return await endpoint_store.account_webhook_secret(conn, delivery.account_id)
 
     async def _post(
         self,

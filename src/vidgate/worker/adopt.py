@@ -1,7 +1,7 @@
 """Adopting an upstream job that a verified callback named, for an attempt whose submit
 answer was lost (upstreams without ``FIND``, such as fal).
 
-The callback path (``JobLifecycle.callback_for_open_attempt``) notes the upstream id on
+The callback path (``SubmitAttempts.callback_for_open_attempt``) notes the upstream id on
 the open attempt; the worker's reconciliation asks the adapter for a pollable reference
 (``ref_from_callback``) and polls it once with our own credentials before adopting it,
 so a callback replayed onto another job's URL cannot attach a stranger's upstream job.

@@ -42,6 +42,7 @@ from vidgate.providers.base import (
     UpstreamRef,
     UpstreamStatus,
 )
+from vidgate.service.attempts import SubmitAttempts
 from vidgate.service.lifecycle import JobLifecycle, job_fields
 from vidgate.service.routes import RouteSettings
 from vidgate.worker.calls import UpstreamCalls
@@ -59,6 +60,7 @@ class Worker:
     def __init__(
         self,
         lifecycle: JobLifecycle,
+        attempts: SubmitAttempts,
         catalog: Catalog,
         pool: ProviderPool,
         storage: Storage,
@@ -82,7 +84,9 @@ class Worker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.metrics = metrics
         self.calls = UpstreamCalls(metrics)
-        self.submitter = Submitter(lifecycle, catalog, pool, self.owner, calls=self.calls, routes=routes)
+        self.submitter = Submitter(
+            lifecycle, attempts, catalog, pool, self.owner, calls=self.calls, routes=routes
+        )
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._steps: dict[JobStatus, Callable[[Job], Awaitable[None]]] = {

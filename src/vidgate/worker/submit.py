@@ -52,6 +52,7 @@ from vidgate.providers.base import (
     UpstreamTimeout,
     idempotency_key_for,
 )
+from vidgate.service.attempts import SubmitAttempts
 from vidgate.service.lifecycle import Accepted, JobLifecycle, job_fields
 from vidgate.service.routes import RouteSettings
 from vidgate.store.attempts import Attempt
@@ -79,6 +80,7 @@ class Submitter:
     def __init__(
         self,
         lifecycle: JobLifecycle,
+        attempts: SubmitAttempts,
         catalog: Catalog,
         pool: ProviderPool,
         owner: str,
@@ -87,6 +89,7 @@ class Submitter:
         routes: RouteSettings | None = None,
     ) -> None:
         self.lifecycle = lifecycle
+        self.attempts = attempts
         self.catalog = catalog
         self.pool = pool
         self.owner = owner
@@ -95,7 +98,7 @@ class Submitter:
 
     async def last_error(self, job: Job) -> str | None:
         """The reason the latest refused or unknown attempt gave, for a job that ran out of time."""
-        for attempt in reversed(await self.lifecycle.attempts(job.id)):
+        for attempt in reversed(await self.attempts.of_job(job.id)):
             if attempt.error_message:
                 return f"{attempt.provider}: {attempt.error_message}"
         return None
@@ -111,7 +114,7 @@ class Submitter:
         if not await self.lifecycle.begin_submit(job, self.owner):
             return
         duplicate_risk = False
-        pending = await self.lifecycle.open_attempt(job.id)
+        pending = await self.attempts.open_attempt(job.id)
         if pending is not None:
             known = [r for _, r in routes] + [route_of(r) for r in spec.routes]
             settled, duplicate_risk = await self._reconcile(job, pending, known)
@@ -202,8 +205,8 @@ class Submitter:
         if duration != request.duration_s:
             request = request.model_copy(update={"duration_s": duration})
         model = route.image_model if job.request.first_frame and route.image_model else route.model
-        number = await self.lifecycle.record_attempt(
-            job,
+        number = await self.attempts.record(
+            job.id,
             provider=route.provider,
             route_index=index,
             upstream_model=model,
@@ -230,9 +233,7 @@ class Submitter:
             await self._adopt(job, number, accepted)
             return None
         outcome = "unknown" if error.outcome_unknown else "refused"
-        await self.lifecycle.end_attempt(
-            job.id, number, outcome=outcome, code=error.code, message=error.message
-        )
+        await self.attempts.end(job.id, number, outcome=outcome, code=error.code, message=error.message)
         if error.outcome_unknown:
             if self.calls.metrics is not None:
                 self.calls.metrics.unknown_submit_outcome(route.provider)
@@ -285,7 +286,7 @@ class Submitter:
         adapter = self.pool.adapter_for(attempt.provider, attempt.upstream_key)
         route = _route_of(attempt, routes)
         if adapter is None or route is None:
-            await self.lifecycle.end_attempt(job.id, attempt.number, outcome="unknown")
+            await self.attempts.end(job.id, attempt.number, outcome="unknown")
             return False, True
         try:
             named = await ref_named_by_callback(
@@ -319,11 +320,9 @@ class Submitter:
                 log.info("job %s: adopted upstream job %s from attempt %d", job.id, ref.id, attempt.number)
                 await self._adopt(job, attempt.number, _accepted(attempt, ref))
                 return True, False
-            await self.lifecycle.end_attempt(
-                job.id, attempt.number, outcome="refused", code="not_found_upstream"
-            )
+            await self.attempts.end(job.id, attempt.number, outcome="refused", code="not_found_upstream")
             return False, False
-        await self.lifecycle.end_attempt(job.id, attempt.number, outcome="unknown")
+        await self.attempts.end(job.id, attempt.number, outcome="unknown")
         if Capability.IDEMPOTENT_SUBMIT in adapter.capabilities:
             return False, False  # the same key brings back the same upstream job
         if self.calls.metrics is not None:
@@ -340,7 +339,7 @@ class Submitter:
 
     async def cancel_orphans(self, job: Job) -> None:
         """A job ended: cancel upstream jobs its unknown attempts may have created, where possible."""
-        for attempt in await self.lifecycle.attempts(job.id):
+        for attempt in await self.attempts.of_job(job.id):
             if attempt.outcome not in ("pending", "unknown"):
                 continue
             adapter = self.pool.adapter_for(attempt.provider, attempt.upstream_key)

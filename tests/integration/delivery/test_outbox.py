@@ -18,6 +18,7 @@ from vidgate.keyring import Keyring
 from vidgate.media.links import MediaLinks
 from vidgate.net.urlguard import UrlGuard, pinned_client
 from vidgate.store import delivery as store
+from vidgate.store import webhook_endpoints as endpoint_store
 from vidgate.store.engine import Database
 from vidgate.store.events import append_event
 from vidgate.store.migrate import migrate
@@ -137,7 +138,7 @@ async def test_sender_rechecks_the_address_at_send_time(tmp_path: Path, receiver
         )
         async with db.transaction() as conn:
             account = await ensure_account(conn, "rebinding")
-            await store.insert_endpoint(
+            await endpoint_store.insert_endpoint(
                 conn,
                 id="we_rebind",
                 account_id=account.id,

@@ -24,6 +24,7 @@ from vidgate.media.links import MediaLinks
 from vidgate.net.fetch import NOT_ALLOWED, FetchRefused, fetch_bytes
 from vidgate.net.urlguard import UrlGuard, pinned_client
 from vidgate.store import delivery as store
+from vidgate.store import webhook_endpoints as endpoint_store
 from vidgate.store.engine import Database
 from vidgate.store.events import append_event
 from vidgate.store.migrate import migrate
@@ -165,7 +166,7 @@ async def test_a_webhook_to_an_allowed_host_that_redirects_inside_is_not_followe
         )
         async with db.transaction() as conn:
             account = await ensure_account(conn, "redirected")
-            await store.insert_endpoint(
+            await endpoint_store.insert_endpoint(
                 conn,
                 id="we_redirect",
                 account_id=account.id,

@@ -20,7 +20,7 @@ from vidgate.clock import utcnow
 from vidgate.config import Settings
 from vidgate.keyring import Keyring, SecretUnreadable, is_sealed
 from vidgate.store import accounts as account_store
-from vidgate.store import delivery as delivery_store
+from vidgate.store import webhook_endpoints as endpoint_store
 from vidgate.store.engine import Database, open_database
 from vidgate.store.migrate import alembic_config, migrate
 
@@ -44,12 +44,12 @@ async def test_database_files_are_owner_only_and_hold_nothing_usable(gateway: Ga
     endpoint_secret = new_endpoint_secret()
     db = gateway.services.db
     async with db.transaction() as conn:
-        await delivery_store.insert_endpoint(
+        await endpoint_store.insert_endpoint(
             conn, id="we_sealed", account_id=principal.account_id, mode="test",
             url="https://hooks.example.com/x", events=["*"], secret=endpoint_secret,
             description="", created_at=utcnow(),
         )  # fmt: skip
-        assert await delivery_store.endpoint_secret(conn, "we_sealed") == endpoint_secret
+        assert await endpoint_store.endpoint_secret(conn, "we_sealed") == endpoint_secret
     digest = hashlib.sha256(key.encode()).hexdigest()  # the Apiframe signing key
 
     [(stored_hash, signing_key)] = await _raw_rows(db, "SELECT secret_hash, signing_key FROM api_keys")
@@ -165,11 +165,11 @@ async def test_migration_0004_rekeys_and_seals_an_existing_database(database_url
         assert principal.key_id == "key_old" and principal.secret_hash == digest
         async with db.read() as conn:
             assert (
-                await delivery_store.account_webhook_secret(conn, "acct_old")
+                await endpoint_store.account_webhook_secret(conn, "acct_old")
                 == "whsec_b2xkLWFjY291bnQtc2VjcmV0"
             )
             assert (
-                await delivery_store.endpoint_secret(conn, "we_old") == "whsec_b2xkLWVuZHBvaW50LXNlY3JldA=="
+                await endpoint_store.endpoint_secret(conn, "we_old") == "whsec_b2xkLWVuZHBvaW50LXNlY3JldA=="
             )
     finally:
         await db.dispose()

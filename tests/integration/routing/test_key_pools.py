@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tests.conftest import Gateway, auth
+from tests.integration.routing.conftest import live_gateway
 from vidgate.config import Settings
-from vidgate.runtime.app import create_app
 from vidgate.store import jobs as job_store
 from vidgate.store.attempts import of_job
 from vidgate.testing.fake import FakeScript
@@ -74,15 +74,6 @@ def fal() -> Iterator[AccountsFal]:
         yield fake
 
 
-async def _gateway(settings: Settings, env: dict[str, str]) -> AsyncIterator[Gateway]:
-    app = create_app(settings, run_worker=True, env=env)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
-        yield Gateway(app.state.services, client, app.state.runtime)
-
-
 async def _run(gateway: Gateway, key: str) -> dict[str, Any]:
     created = await gateway.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)
     assert created.status_code == 200, created.text
@@ -103,7 +94,7 @@ async def _keys_of(gateway: Gateway, job_id: str) -> tuple[str | None, list[tupl
 @pytest.fixture
 async def two_keys(settings: Settings, fal: AccountsFal) -> AsyncIterator[Gateway]:
     env = {"VIDGATE_FAL_API_KEYS": "key-one,key-two", "VIDGATE_FAL_BASE_URL": fal.base_url}
-    async for gateway in _gateway(settings, env):
+    async for gateway in live_gateway(settings, env):
         yield gateway
 
 
@@ -129,7 +120,7 @@ async def test_a_pool_of_two_keys_is_used_in_turn_and_each_job_keeps_its_key(
 @pytest.fixture
 async def bad_then_good(settings: Settings, fal: AccountsFal) -> AsyncIterator[Gateway]:
     env = {"VIDGATE_FAL_API_KEYS": "revoked-key,key-two", "VIDGATE_FAL_BASE_URL": fal.base_url}
-    async for gateway in _gateway(settings, env):
+    async for gateway in live_gateway(settings, env):
         yield gateway
 
 
@@ -153,7 +144,7 @@ async def test_a_key_refused_as_unauthenticated_is_skipped_while_the_other_carri
 
 async def test_every_key_refused_fails_the_job_with_the_reason(settings: Settings, fal: AccountsFal) -> None:
     env = {"VIDGATE_FAL_API_KEYS": "old-1,old-2", "VIDGATE_FAL_BASE_URL": fal.base_url}
-    async for gateway in _gateway(settings, env):
+    async for gateway in live_gateway(settings, env):
         key, _ = await gateway.account("live-co", credit="10", mode="live")
         created = (await gateway.client.post("/v1/videos", headers=auth(key), json=KLING_3_PRO)).json()
         done = await gateway.wait_terminal(f"/v1/videos/{created['id']}", key)

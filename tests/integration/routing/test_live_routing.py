@@ -7,8 +7,7 @@ operator would; the fakes follow the providers' documented wire formats.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,59 +15,29 @@ import av
 import pytest
 
 from tests.conftest import Gateway, auth
+from tests.integration.routing.conftest import live_env, live_gateway
 from vidgate.clock import utcnow
 from vidgate.config import Settings
 from vidgate.runtime.app import create_app
 from vidgate.store import jobs as job_store
-from vidgate.testing.fake import FakeScript, FakeUpstream
-from vidgate.testing.fakes import fake_class
-from vidgate.testing.fakes.kling import TEST_SECRET_KEY
+from vidgate.testing.fake import FakeUpstream
 from vidgate.testing.server import serve_in_thread
 
 KLING_3_PRO = {"model": "kling-3-pro", "prompt": "a paper boat on a river", "duration": 5}
 
 
 @pytest.fixture
-def fakes() -> Iterator[dict[str, FakeUpstream]]:
-    with ExitStack() as stack:
-        running: dict[str, FakeUpstream] = {}
-        for name in ("fal", "kling"):
-            fake = fake_class(name)(api_key=f"{name}-key", script=FakeScript(latency_s=0.3, video_seconds=5))
-            fake.base_url = stack.enter_context(serve_in_thread(fake.app()))
-            running[name] = fake
-        yield running
-
-
-async def _live_gateway(settings: Settings, env: dict[str, str]) -> AsyncIterator[Gateway]:
-    import httpx
-
-    app = create_app(settings, run_worker=True, env=env)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
-        yield Gateway(app.state.services, client, app.state.runtime)
-
-
-@pytest.fixture
 async def fal_only(settings: Settings, fakes: dict[str, FakeUpstream]) -> AsyncIterator[Gateway]:
     env = {"VIDGATE_FAL_API_KEY": "fal-key", "VIDGATE_FAL_BASE_URL": fakes["fal"].base_url}
-    async for gateway in _live_gateway(settings, env):
+    async for gateway in live_gateway(settings, env):
         yield gateway
 
 
 @pytest.fixture
 async def kling_then_fal(settings: Settings, fakes: dict[str, FakeUpstream]) -> AsyncIterator[Gateway]:
-    env = {
-        "VIDGATE_FAL_API_KEY": "fal-key",
-        "VIDGATE_FAL_BASE_URL": fakes["fal"].base_url,
-        "VIDGATE_KLING_API_KEY": "kling-key",
-        "VIDGATE_KLING_BASE_URL": fakes["kling"].base_url,
-        "VIDGATE_KLING_SECRET_KEY": TEST_SECRET_KEY,
-    }
     settings.upstream_timeout_s = 2
     settings.upstream_submit_timeout_s = 2
-    async for gateway in _live_gateway(settings, env):
+    async for gateway in live_gateway(settings, live_env(fakes)):
         yield gateway
 
 
@@ -327,7 +296,7 @@ durations = [5, 10]
     )
     settings.catalog = catalog
     env = {"VIDGATE_FAL_API_KEY": "fal-key", "VIDGATE_FAL_BASE_URL": fakes["fal"].base_url}
-    async for gateway in _live_gateway(settings, env):
+    async for gateway in live_gateway(settings, env):
         yield gateway
 
 

@@ -8,24 +8,19 @@ API reaches the worker through the store, never through a shared object.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Gateway, auth
+from tests.integration.routing.conftest import live_env, live_gateway
 from vidgate.config import Settings
-from vidgate.runtime.app import create_app
 from vidgate.runtime.roles import Role
 from vidgate.runtime.services import Runtime, build_runtime
 from vidgate.store import audit
-from vidgate.testing.fake import FakeScript, FakeUpstream
-from vidgate.testing.fakes import fake_class
-from vidgate.testing.fakes.kling import TEST_SECRET_KEY
-from vidgate.testing.server import serve_in_thread
+from vidgate.testing.fake import FakeUpstream
 
 ADMIN_TOKEN = "routes-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -35,35 +30,8 @@ KLING_3_PRO = {"model": "kling-3-pro", "prompt": "a paper boat on a river", "dur
 
 
 @pytest.fixture
-def fakes() -> Iterator[dict[str, FakeUpstream]]:
-    with ExitStack() as stack:
-        running: dict[str, FakeUpstream] = {}
-        for name in ("fal", "kling"):
-            fake = fake_class(name)(api_key=f"{name}-key", script=FakeScript(latency_s=0.2, video_seconds=5))
-            fake.base_url = stack.enter_context(serve_in_thread(fake.app()))
-            running[name] = fake
-        yield running
-
-
-def _env(fakes: dict[str, FakeUpstream]) -> dict[str, str]:
-    return {
-        "VIDGATE_FAL_API_KEY": "fal-key",
-        "VIDGATE_FAL_BASE_URL": fakes["fal"].base_url,
-        "VIDGATE_KLING_API_KEY": "kling-key",
-        "VIDGATE_KLING_BASE_URL": fakes["kling"].base_url,
-        "VIDGATE_KLING_SECRET_KEY": TEST_SECRET_KEY,
-    }
-
-
-async def _api(
-    settings: Settings, env: dict[str, str], role: Role, *, worker: bool
-) -> AsyncIterator[Gateway]:
-    app = create_app(settings, role=role, run_worker=worker, env=env)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
-    ):
-        yield Gateway(app.state.services, client, app.state.runtime)
+def fake_latency_s() -> float:
+    return 0.2
 
 
 @pytest.fixture
@@ -72,11 +40,11 @@ async def api_and_worker(
 ) -> AsyncIterator[tuple[Gateway, Runtime]]:
     """An HTTP-only process and a worker-only process on one database."""
     settings.admin_token = ADMIN_TOKEN
-    env = _env(fakes)
+    env = live_env(fakes)
     worker = await build_runtime(settings, Role.WORKER, env=env)
     worker.start()
     try:
-        async for api in _api(settings, env, Role.API, worker=False):
+        async for api in live_gateway(settings, env, role=Role.API, run_worker=False):
             yield api, worker
     finally:
         await worker.close()
@@ -169,7 +137,7 @@ async def test_a_route_disabled_through_the_admin_api_is_avoided_by_the_next_job
 @pytest.fixture
 async def admin_gateway(settings: Settings, fakes: dict[str, FakeUpstream]) -> AsyncIterator[Gateway]:
     settings.admin_token = ADMIN_TOKEN
-    async for gateway in _api(settings, {"VIDGATE_FAL_API_KEY": "fal-key"}, Role.ALL, worker=False):
+    async for gateway in live_gateway(settings, {"VIDGATE_FAL_API_KEY": "fal-key"}, run_worker=False):
         yield gateway
 
 
@@ -259,7 +227,7 @@ cost = { rule = "per_second", amount = "0.07", source = "published" }
     )
     settings.catalog = catalog
     settings.admin_token = ADMIN_TOKEN
-    async for gateway in _api(settings, _env(fakes), Role.ALL, worker=True):
+    async for gateway in live_gateway(settings, live_env(fakes)):
         yield gateway
 
 

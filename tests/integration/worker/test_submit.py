@@ -133,13 +133,10 @@ async def test_a_worker_that_died_mid_submit_leaves_an_attempt_the_next_one_reco
 ) -> None:
     driver.upstream.capabilities = frozenset({Capability.CANCEL, Capability.FIND})
     job_id = await driver.create()
-    lifecycle = driver.gateway.services.lifecycle
     async with driver.gateway.services.db.transaction() as conn:
         assert await job_store.transition(conn, job_id, JobStatus.SUBMITTING, now=utcnow())
     # The dead worker: recorded its attempt, the upstream took it, and then it died.
-    await lifecycle.record_attempt(
-        await driver.job(job_id), provider="kling", route_index=0, upstream_model="x"
-    )
+    await driver.gateway.services.attempts.record(job_id, provider="kling", route_index=0, upstream_model="x")
     driver.upstream._create(SubmitAttempt(job_id, 1, f"vg_{job_id}"))
     job = await driver.step(job_id)
     assert job.status is JobStatus.RUNNING and job.upstream_id == "up-1"

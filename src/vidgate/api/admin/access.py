@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidgate.api.auth import bearer_token
 from vidgate.api.context import Services, services
+from vidgate.clock import utcnow
 from vidgate.errors import AuthenticationFailed, InvalidRequest, NotFound
+from vidgate.store import audit
 
 DEFAULT_ACTOR = "admin"
 
@@ -30,6 +33,13 @@ DEFAULT_ACTOR = "admin"
 class AdminCaller:
     svc: Services
     actor: str
+
+    async def audit(
+        self, conn: AsyncConnection, action: str, target: str, details: dict[str, Any] | None = None
+    ) -> None:
+        """Put this caller's ``action`` on ``target`` in the audit trail, now, in ``conn``'s
+        transaction (the one that carries the action out)."""
+        await audit.record(conn, actor=self.actor, action=action, target=target, at=utcnow(), details=details)
 
 
 def actor_name(header: str | None) -> str:

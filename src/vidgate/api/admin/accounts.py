@@ -18,11 +18,10 @@ from vidgate.api.admin.job_view import job_summary
 from vidgate.api.context import Services
 from vidgate.api.native import ledger_entry
 from vidgate.billing.accounts import create_account, issue_key, revoke_key, top_up
-from vidgate.clock import utcnow
 from vidgate.errors import Conflict, InvalidRequest, NotFound
 from vidgate.money import format_usd, micros_from_usd
 from vidgate.store import accounts as account_store
-from vidgate.store import audit, job_search
+from vidgate.store import job_search
 from vidgate.store import jobs as job_store
 from vidgate.store import ledger as ledger_store
 from vidgate.store.accounts import AccountRow, KeyRow
@@ -107,14 +106,8 @@ async def new_account(body: NewAccount, caller: Admin) -> dict[str, Any]:
     svc = caller.svc
     async with svc.db.transaction() as conn:
         row = await create_account(conn, body.name, rate_limit_per_minute=body.rate_limit_per_minute)
-        await audit.record(
-            conn,
-            actor=caller.actor,
-            action="account.create",
-            target=row.id,
-            at=utcnow(),
-            details={"name": body.name, "rate_limit_per_minute": body.rate_limit_per_minute},
-        )
+        details = {"name": body.name, "rate_limit_per_minute": body.rate_limit_per_minute}
+        await caller.audit(conn, "account.create", row.id, details)
     return _account_json(row)
 
 
@@ -159,8 +152,7 @@ async def change_account(account_id: str, body: AccountChange, caller: Admin) ->
         if renamed and await account_store.account_by_name(conn, changes["name"]) is not None:
             raise Conflict(f"an account named {changes['name']!r} already exists", param="name")
         await account_store.update_account(conn, account_id, **changes)
-        await audit.record(conn, actor=caller.actor, action="account.update", target=account_id, at=utcnow(),
-                           details=changes)  # fmt: skip
+        await caller.audit(conn, "account.update", account_id, changes)
         updated = await account_store.account_by_id(conn, account_id)
     assert updated is not None
     return _account_json(updated)
@@ -185,8 +177,7 @@ async def change_key(key_id: str, body: KeyChange, caller: Admin) -> dict[str, A
         if not await account_store.update_key(conn, key_id, **values):
             raise NotFound(f"no key {key_id!r}", param="key_id")
         details = {k: str(v) if v is not None else None for k, v in asked.items()}
-        await audit.record(conn, actor=caller.actor, action="key.update", target=key_id, at=utcnow(),
-                           details=details)  # fmt: skip
+        await caller.audit(conn, "key.update", key_id, details)
         key = await account_store.key_by_id(conn, key_id)
     assert key is not None
     return _key_json(key)
@@ -232,13 +223,8 @@ async def new_key(account_id: str, body: NewKey, caller: Admin) -> dict[str, Any
             else None,
         )
         key = await account_store.key_by_id(conn, issued.id)
-        await audit.record(
-            conn,
-            actor=caller.actor,
-            action="key.issue",
-            target=row.id,
-            at=utcnow(),
-            details={"key_id": issued.id, "mode": body.mode, "name": body.name},
+        await caller.audit(
+            conn, "key.issue", row.id, {"key_id": issued.id, "mode": body.mode, "name": body.name}
         )
     assert key is not None
     return {**_key_json(key), "secret": issued.secret}
@@ -249,7 +235,7 @@ async def delete_key(key_id: str, caller: Admin) -> dict[str, Any]:
     svc = caller.svc
     async with svc.db.transaction() as conn:
         await revoke_key(conn, key_id)
-        await audit.record(conn, actor=caller.actor, action="key.revoke", target=key_id, at=utcnow())
+        await caller.audit(conn, "key.revoke", key_id)
     return {"id": key_id, "revoked": True}
 
 
@@ -260,14 +246,8 @@ async def new_topup(account_id: str, body: TopUp, caller: Admin) -> dict[str, An
     async with svc.db.transaction() as conn:
         await top_up(conn, row, micros=micros_from_usd(body.amount), mode=body.mode, memo=body.memo)
         balance = await ledger_store.balance(conn, row.id, body.mode)
-        await audit.record(
-            conn,
-            actor=caller.actor,
-            action="account.topup",
-            target=row.id,
-            at=utcnow(),
-            details={"amount": str(body.amount), "mode": body.mode, "memo": body.memo},
-        )
+        details = {"amount": str(body.amount), "mode": body.mode, "memo": body.memo}
+        await caller.audit(conn, "account.topup", row.id, details)
     return {"account_id": row.id, "mode": body.mode, "balance": format_usd(balance.available_micros)}
 
 
