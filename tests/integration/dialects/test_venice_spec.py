@@ -69,14 +69,6 @@ CURRENT: dict[str, dict[str, Any]] = {
         "audio_configurable": True,
         "audio_input": False,
     },
-    "sora-2-text-to-video": {
-        "model_type": "text-to-video",
-        "durations": ["4s", "8s", "12s"],
-        "resolutions": ["720p"],
-        "aspect_ratios": ["16:9", "9:16"],
-        "audio_configurable": False,
-        "audio_input": False,
-    },
     "seedance-2-0-text-to-video-basic": {
         "model_type": "text-to-video",
         "durations": STEPS[1:],
