@@ -114,7 +114,9 @@ class _Profile:
     aspect_ratio: bool = True
     negative_prompt: bool = True
     seed: bool = True
-    audio: bool = True  # ``generate_audio``
+    audio: bool = True  # sends the audio switch, named ``audio_field``
+    audio_field: str = "generate_audio"
+    image_field: str = "image_url"  # the first frame
 
 
 # Endpoint-id prefix -> profile; the longest matching prefix wins. Schemas drift per
@@ -123,7 +125,28 @@ class _Profile:
 _PROFILES: Mapping[str, _Profile] = {
     "fal-ai/veo": _Profile(duration=lambda s: f"{s}s"),
     "fal-ai/kling-video": _Profile(resolution=False, seed=False, audio=False),
+    # Kling 3.0 takes ``start_image_url`` and ``generate_audio``; its Turbo tier and O3 take
+    # ``image_url`` (fal's model pages), Turbo has no audio switch.
+    "fal-ai/kling-video/v3": _Profile(resolution=False, seed=False, image_field="start_image_url"),
+    "fal-ai/kling-video/v3/turbo": _Profile(resolution=False, seed=False, audio=False),
+    "fal-ai/kling-video/o3": _Profile(resolution=False, seed=False),
     "fal-ai/kling-video/v4": _Profile(duration=int, seed=False, audio=False),
+    # LTX 2.3 and Vidu Q3 take the duration as an integer; Vidu Q3's audio switch is ``audio``,
+    # PixVerse v5.6's ``generate_audio_switch``; Ovi makes one fixed clip from an image.
+    "fal-ai/ltx-2.3": _Profile(duration=int),
+    "fal-ai/vidu/q3": _Profile(duration=int, negative_prompt=False, audio_field="audio"),
+    "fal-ai/pixverse/v5.6": _Profile(audio_field="generate_audio_switch"),
+    "fal-ai/pixverse/c1": _Profile(duration=int, audio_field="generate_audio_switch"),
+    "fal-ai/ovi": _Profile(duration=None, resolution=False, aspect_ratio=False, audio=False),
+    # Wan 2.7 and HappyHorse take an integer duration and have no audio switch (Wan 2.7 adds
+    # a soundtrack of its own, HappyHorse always generates audio); HappyHorse has no negative prompt.
+    "fal-ai/wan/v2.7": _Profile(duration=int, audio=False),
+    "alibaba/happy-horse": _Profile(duration=int, negative_prompt=False, audio=False),
+    # Gemini Omni Flash takes a prompt, an aspect ratio and an integer duration (720p, audio
+    # always on); nothing else.
+    "google/gemini-omni-flash": _Profile(
+        duration=int, resolution=False, negative_prompt=False, seed=False, audio=False
+    ),
     "fal-ai/hunyuan-video": _Profile(duration=None, negative_prompt=False, audio=False),
     "fal-ai/ltx-video": _Profile(duration=None, aspect_ratio=False, audio=False),
     "fal-ai/wan": _Profile(duration=None, audio=False),
@@ -280,9 +303,9 @@ class FalAdapter(AdapterBase):
         if req.seed is not None and profile.seed:
             body["seed"] = req.seed
         if req.audio is not None and profile.audio:
-            body["generate_audio"] = req.audio
+            body[profile.audio_field] = req.audio
         if req.first_frame:
-            body["image_url"] = req.first_frame
+            body[profile.image_field] = req.first_frame
         deep_merge(body, route.params)
         return merge_under(body, req.provider_options)
 

@@ -6,7 +6,8 @@ Wire facts (specs/upstream-protocols.md §11a, docs.x.ai video generation, mirro
   ``{"code": ..., "error": "Incorrect API key provided: ..."}``, so that message means
   an auth failure here, whatever the status.
 - ``POST /v1/videos/generations`` with ``model``, ``prompt`` (<= 4096 chars), ``duration``
-  (1-15 s), ``aspect_ratio``, ``resolution`` (``480p|720p``); image-to-video adds an
+  (1-15 s), ``aspect_ratio``, ``resolution`` (``480p|720p``, and ``1080p`` on
+  ``grok-imagine-video-1.5``); image-to-video adds an
   ``image`` object with the URL or data URI; ``reference_images`` (a list of ``{"url"}``)
   cannot be combined with ``image``. The answer is ``{"request_id"}``.
 - ``GET /v1/videos/{request_id}``: ``{"status": "pending"}`` while it works, then

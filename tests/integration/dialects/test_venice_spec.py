@@ -69,14 +69,6 @@ CURRENT: dict[str, dict[str, Any]] = {
         "audio_configurable": True,
         "audio_input": False,
     },
-    "sora-2-text-to-video": {
-        "model_type": "text-to-video",
-        "durations": ["4s", "8s", "12s"],
-        "resolutions": ["720p"],
-        "aspect_ratios": ["16:9", "9:16"],
-        "audio_configurable": False,
-        "audio_input": False,
-    },
     "seedance-2-0-text-to-video-basic": {
         "model_type": "text-to-video",
         "durations": STEPS[1:],
@@ -237,3 +229,23 @@ async def test_error_bodies_follow_the_current_spec(gateway: Gateway) -> None:
     no_key = await gateway.client.post(f"{API}/video/queue", json={**base, "prompt": "x"})
     assert no_key.status_code == 401
     conforms(no_key.json(), STANDARD)
+
+
+async def test_newly_routed_models_quote_and_refuse_what_no_route_makes(gateway: Gateway) -> None:
+    quote = f"{API}/video/quote"
+    ltx = {"model": "ltx-2-v2-3-fast-text-to-video", "aspect_ratio": "16:9"}
+    ok = await gateway.client.post(quote, json={**ltx, "duration": "20s", "resolution": "1080p"})
+    assert ok.status_code == 200 and ok.json()["quote"] > 0, ok.text
+    # fal's LTX 2.3 Fast makes more than 10 s only at 1080p: refused, not shortened.
+    refused = await gateway.client.post(quote, json={**ltx, "duration": "12s", "resolution": "1440p"})
+    assert refused.status_code == 400, refused.text
+    omni = {"model": "gemini-omni-flash-text-to-video", "duration": "6s", "aspect_ratio": "9:16"}
+    assert (await gateway.client.post(quote, json=omni)).status_code == 200
+    retired = {
+        "model": "sora-2-text-to-video",
+        "duration": "4s",
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+    }
+    answer = await gateway.client.post(quote, json=retired)
+    assert answer.status_code >= 400 and "retired" in answer.text, answer.text

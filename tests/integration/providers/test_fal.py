@@ -155,6 +155,83 @@ async def test_veo_mapping(serve_fake: Any, http: httpx.AsyncClient, fake: FalFa
     }
 
 
+IMAGE = "https://img.example/cat.png"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "extra", "expected"),
+    [
+        # Kling 3.0 Pro/Standard: the first frame is start_image_url, the audio switch is sent.
+        (
+            "fal-ai/kling-video/v3/pro/image-to-video",
+            {"audio": False},
+            {"duration": "5", "generate_audio": False, "start_image_url": IMAGE},
+        ),
+        # Kling O3: image_url and generate_audio (fal's default is silent, so it is always sent).
+        (
+            "fal-ai/kling-video/o3/standard/image-to-video",
+            {"audio": True},
+            {"duration": "5", "generate_audio": True, "image_url": IMAGE},
+        ),
+        # Kling 3.0 Turbo: image_url, no audio switch.
+        (
+            "fal-ai/kling-video/v3/turbo/pro/image-to-video",
+            {"audio": False},
+            {"duration": "5", "image_url": IMAGE},
+        ),
+        # LTX 2.3: the duration is an integer.
+        (
+            "fal-ai/ltx-2.3/image-to-video/fast",
+            {"audio": True, "resolution": "1440p", "duration_s": 8},
+            {"duration": 8, "resolution": "1440p", "generate_audio": True, "image_url": IMAGE},
+        ),
+        # Vidu Q3: an integer duration, the audio switch is `audio`.
+        (
+            "fal-ai/vidu/q3/image-to-video",
+            {"audio": True, "resolution": "540p"},
+            {"duration": 5, "resolution": "540p", "audio": True, "image_url": IMAGE},
+        ),
+        # PixVerse v5.6: the audio switch is `generate_audio_switch`.
+        (
+            "fal-ai/pixverse/v5.6/image-to-video",
+            {"audio": False, "resolution": "720p"},
+            {"duration": "5", "resolution": "720p", "generate_audio_switch": False, "image_url": IMAGE},
+        ),
+        # Ovi: one fixed clip; neither duration nor audio switch.
+        ("fal-ai/ovi/image-to-video", {"audio": True}, {"image_url": IMAGE}),
+    ],
+)
+async def test_first_frame_and_audio_fields_per_endpoint(
+    serve_fake: Any,
+    http: httpx.AsyncClient,
+    fake: FalFake,
+    endpoint: str,
+    extra: dict[str, Any],
+    expected: dict[str, Any],
+) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    req = GenerationRequest(
+        model="m", prompt="a cat", duration_s=5, images=(ImageInput(url=IMAGE),)
+    ).model_copy(update=extra)
+    ref = await adapter.submit(req, Route("fal", endpoint), ATTEMPT)
+    _, path, body = fake.requests[0]
+    assert path == f"/{endpoint}"
+    assert body == {"prompt": "a cat", **expected}
+    assert (await run_to_end(adapter, ref))[-1].state == "succeeded"
+
+
+async def test_the_fake_refuses_a_first_frame_under_the_wrong_field(
+    serve_fake: Any, http: httpx.AsyncClient, fake: FalFake
+) -> None:
+    # fal's Kling 3.0 Pro image-to-video requires start_image_url; image_url alone is a 422.
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    route = Route("fal", "fal-ai/kling-video/v3/pro/image-to-video", params={"image_url": IMAGE})
+    with pytest.raises(UpstreamRejected) as caught:
+        await adapter.submit(REQ, route, ATTEMPT)
+    assert caught.value.status_code == 422
+    assert fake.requests[0][2]["image_url"] == IMAGE
+
+
 async def test_failure_reason_surfaces(serve_fake: Any, http: httpx.AsyncClient, fake: FalFake) -> None:
     fake.script.fail_reason = "CUDA out of memory"
     adapter = FalAdapter(make_ctx(http, serve_fake(fake)))

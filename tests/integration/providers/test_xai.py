@@ -95,6 +95,18 @@ async def test_text_to_video_end_to_end(adapter: XaiAdapter, fake: XaiFake) -> N
     assert fake.requests[1][:2] == ("GET", f"/v1/videos/{ref.id}")
 
 
+async def test_grok_imagine_1_5_takes_1080p_and_the_first_model_does_not(
+    adapter: XaiAdapter, fake: XaiFake
+) -> None:
+    req = REQ.model_copy(update={"resolution": "1080p"})
+    ref = await adapter.submit(req, Route("xai", "grok-imagine-video-1.5"), ATTEMPT)
+    assert fake.requests[0][2]["model"] == "grok-imagine-video-1.5"
+    assert fake.requests[0][2]["resolution"] == "1080p"
+    assert (await wait_terminal(adapter, ref))[-1].state == "succeeded"
+    with pytest.raises(UpstreamRejected):
+        await adapter.submit(req, ROUTE, SubmitAttempt.first("another-job"))
+
+
 async def test_image_to_video_sends_an_image_object(adapter: XaiAdapter, fake: XaiFake) -> None:
     req = REQ.model_copy(
         update={

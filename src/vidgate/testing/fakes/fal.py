@@ -47,6 +47,21 @@ def app_of(endpoint: str) -> str | None:
     return "/".join(parts[:keep]) if len(parts) >= keep else None
 
 
+# Image-to-video endpoints whose first frame is not ``image_url`` (fal's model pages):
+# Kling 3.0 Pro/Standard take ``start_image_url``; its Turbo tier and O3 take ``image_url``.
+_FIRST_FRAME_FIELD = {
+    "fal-ai/kling-video/v3/pro/image-to-video": "start_image_url",
+    "fal-ai/kling-video/v3/standard/image-to-video": "start_image_url",
+}
+
+
+def first_frame_field(endpoint: str) -> str | None:
+    """The field an image-to-video endpoint requires for its first frame; None for text-to-video."""
+    if endpoint in _FIRST_FRAME_FIELD:
+        return _FIRST_FRAME_FIELD[endpoint]
+    return "image_url" if endpoint.rstrip("/").endswith("image-to-video") else None
+
+
 def _detail(message: str, kind: str, loc: list[str] | None = None) -> dict[str, Any]:
     return {
         "detail": [
@@ -166,6 +181,10 @@ class FalFake(FakeUpstream):
             return JSONResponse({"detail": f"Application '{endpoint}' not found"}, 404)
         if not isinstance(body.get("prompt"), str):
             missing = _detail("field required", "missing", ["body", "prompt"])
+            return JSONResponse(missing, 422)
+        image_field = first_frame_field(endpoint)
+        if image_field and not isinstance(body.get(image_field), str):
+            missing = _detail("field required", "missing", ["body", image_field])
             return JSONResponse(missing, 422)
         job = self.new_job(body, callback_url=request.query_params.get("fal_webhook"))
         job.extra.update(app=app, endpoint=endpoint, content_policy=self.script.content_policy)

@@ -3,7 +3,8 @@
 Speaks the wire format of specs/upstream-protocols.md §11a: Bearer auth (a wrong key is
 answered 400 ``"Incorrect API key provided: ..."``, as xAI does; a missing one 401),
 bodies checked against the documented ranges (``duration`` 1-15, the aspect ratios,
-``480p|720p``, ``image`` xor ``reference_images``), ``{"request_id"}`` on submit, then
+``480p|720p``, and ``1080p`` on ``grok-imagine-video-1.5``, ``image`` xor
+``reference_images``), ``{"request_id"}`` on submit, then
 ``{"status": "pending"}`` until ``done`` (``video.url``) or ``failed`` (``error``), and
 ``{"code", "error"}`` bodies for HTTP errors. A content-policy script ends the request
 ``done`` with ``respect_moderation: false`` (UNCONFIRMED shape). xAI has no callbacks
@@ -23,6 +24,8 @@ from vidgate.testing.fake import FakeJob, FakeScript, FakeUpstream
 
 ASPECT_RATIOS = {"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"}
 RESOLUTIONS = {"480p", "720p"}
+# Grok Imagine Video 1.5 adds 1080p (xAI's 1.5 release, as the AI SDK's xAI provider maps it).
+RESOLUTIONS_BY_MODEL = {"grok-imagine-video-1.5": RESOLUTIONS | {"1080p"}}
 
 _CODES = {
     400: "Client specified an invalid argument",
@@ -114,7 +117,7 @@ class XaiFake(FakeUpstream):
             return "duration must be an integer between 1 and 15"
         if body.get("aspect_ratio", "16:9") not in ASPECT_RATIOS:
             return f"Invalid aspect_ratio: {body.get('aspect_ratio')!r}"
-        if body.get("resolution", "720p") not in RESOLUTIONS:
+        if body.get("resolution", "720p") not in RESOLUTIONS_BY_MODEL.get(model, RESOLUTIONS):
             return f"Invalid resolution: {body.get('resolution')!r}"
         image, references = body.get("image"), body.get("reference_images")
         if image is not None and references is not None:
