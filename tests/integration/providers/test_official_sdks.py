@@ -193,6 +193,51 @@ def test_dashscope_sdk(served: Callable[[FakeUpstream], str], monkeypatch: pytes
     }
 
 
+def test_dashscope_sdk_multi_shot_wan26(
+    served: Callable[[FakeUpstream], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multi-shot Wan 2.6 video as the SDK asks for it (``shot_type="multi"`` with
+    ``prompt_extend=True``), and as the adapter asks for it from the ``shot_type`` option."""
+    import dashscope
+    from dashscope import VideoSynthesis
+
+    from vidgate.providers.dashscope import DashscopeAdapter
+
+    fake = DashscopeFake(script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    monkeypatch.setattr(dashscope, "base_http_api_url", f"{base}/api/v1")
+    started = VideoSynthesis.async_call(
+        api_key="test-key",
+        model="wan2.6-t2v",
+        prompt=PROMPT,
+        size="1280*720",
+        duration=10,
+        prompt_extend=True,
+        shot_type="multi",
+    )
+    assert started.status_code == 200, started
+    done = until(
+        lambda: VideoSynthesis.fetch(started, api_key="test-key"),
+        lambda r: r.output.task_status in ("SUCCEEDED", "FAILED"),
+    )
+    assert done.output.task_status == "SUCCEEDED"
+    assert_mp4(httpx.get(done.output.video_url).content)
+    req = GenerationRequest(
+        model="wan-2.6",
+        prompt=PROMPT,
+        duration_s=10,
+        resolution="720p",
+        aspect_ratio="16:9",
+        options={"shot_type": "multi"},
+    )
+    adapter_submit(DashscopeAdapter, base, req, Route("dashscope", "wan2.6-t2v", image_model="wan2.6-i2v"))
+    (_, sdk_path, sdk_body), (_, path, body) = creates(fake)
+    assert path == sdk_path
+    assert body["model"] == sdk_body["model"] == "wan2.6-t2v"
+    assert body["parameters"] == sdk_body["parameters"]  # size, duration, prompt_extend, shot_type
+    assert sdk_body["parameters"]["shot_type"] == "multi"
+
+
 def test_fal_client_sdk(served: Callable[[FakeUpstream], str], monkeypatch: pytest.MonkeyPatch) -> None:
     """fal's queue flow: submit, status, result. ``fal_client`` has no base-URL option: the
     queue URL is built from ``FAL_QUEUE_RUN_HOST`` (https only) into the module constant
