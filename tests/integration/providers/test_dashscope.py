@@ -196,6 +196,25 @@ async def test_the_fake_holds_shot_type_to_the_docs(
     assert not fake.jobs
 
 
+@pytest.mark.parametrize(
+    "passed_on",
+    [
+        {"enable_prompt_expansion": False, "audio": "https://a.example/voice.mp3"},  # Apiframe wanParams
+        {"prompt_extend": False, "audio_url": "https://a.example/voice.mp3"},  # Venice, DashScope's names
+    ],
+)
+async def test_top_level_controls_go_where_dashscope_reads_them(
+    adapter: DashscopeAdapter, fake: DashscopeFake, passed_on: dict[str, Any]
+) -> None:
+    """Left at the top level they would be ignored (the fake refuses them there)."""
+    wan25 = Route(provider="dashscope", model="wan2.5-t2v-preview")
+    await adapter.submit(REQ.model_copy(update={"provider_options": passed_on}), wan25, ATTEMPT)
+    _, _, body = fake.requests[-1]
+    assert set(body) == {"model", "input", "parameters"}
+    assert body["parameters"]["prompt_extend"] is False
+    assert body["input"]["audio_url"] == "https://a.example/voice.mp3"
+
+
 def test_sizes() -> None:
     assert wan_size("480p", "9:16") == "480*832"
     assert wan_size("720P", "4:3") == "1088*832"

@@ -145,6 +145,10 @@ class DashscopeFake(FakeUpstream):
         resolution = params.get("resolution")
         if resolution is not None and resolution not in RESOLUTIONS:
             return f"The resolution {resolution!r} is invalid; use 480P, 720P or 1080P."
+        if "prompt_extend" in params and not isinstance(params["prompt_extend"], bool):
+            return "parameters.prompt_extend must be a boolean."
+        if "audio_url" in inputs and not isinstance(inputs["audio_url"], str):
+            return "input.audio_url must be a URL."
         if problem := self._invalid_shots(model, params):
             return problem
         duration = params.get("duration")
