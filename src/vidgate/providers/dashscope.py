@@ -10,6 +10,13 @@ Wire facts (specs/upstream-protocols.md §9, dashscope SDK and Alibaba's API ref
 - Text-to-video sizes are ``parameters.size`` as ``W*H`` (``1280*720``); image models take
   ``input.img_url`` (kf2v: ``first_frame_url`` / ``last_frame_url``) and
   ``parameters.resolution`` as ``480P|720P|1080P``; ``duration`` and ``seed`` are integers.
+- Pass-through controls given at the top level under DashScope's or a dialect's name
+  (``prompt_extend`` / ``enable_prompt_expansion``, ``audio_url`` / Apiframe's ``audio``
+  URL) are moved to ``parameters.prompt_extend`` and ``input.audio_url``: DashScope reads
+  only ``model``, ``input`` and ``parameters``, and would ignore them where they came.
+- wan2.6 models take ``parameters.shot_type`` ``single|multi`` (the ``shot_type``
+  option); ``multi`` works only with ``parameters.prompt_extend`` true, so it is sent
+  with it. Other models make one shot, and a multi-shot job for one is refused.
 - The answer is ``{"output": {"task_id", "task_status"}, "request_id"}``.
 - ``GET /api/v1/tasks/{task_id}``: ``task_status`` is ``PENDING | RUNNING | SUCCEEDED |
   FAILED | CANCELED | UNKNOWN`` (UNKNOWN: the task expired or does not exist);
@@ -56,6 +63,16 @@ log = logging.getLogger(__name__)
 
 VIDEO_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
 KF2V_PATH = "/api/v1/services/aigc/image2video/video-synthesis"
+# Top-level pass-through names -> (section, DashScope field, value type). DashScope's own
+# names first; then Apiframe's wanParams names (``audio`` there is an audio file's URL).
+_PLACES: Mapping[str, tuple[str, str, type]] = {
+    "prompt_extend": ("parameters", "prompt_extend", bool),
+    "enable_prompt_expansion": ("parameters", "prompt_extend", bool),
+    "audio_url": ("input", "audio_url", str),
+    "audio": ("input", "audio_url", str),
+}
+# Models that take ``parameters.shot_type`` (``single`` | ``multi``): the wan2.6 series.
+SHOT_MODELS = ("wan2.6-",)
 
 State = Literal["queued", "running", "succeeded", "failed", "canceled"]
 _STATES: Mapping[str, State] = {
@@ -140,6 +157,32 @@ def _inputs(req: GenerationRequest, *, kf2v: bool) -> JSON:
     return inputs
 
 
+def _shots(req: GenerationRequest, model: str) -> JSON:
+    """``shot_type`` for the ``shot_type`` option: wan2.6 models only, and a multi-shot
+    video also needs ``prompt_extend`` (Wan plans the shots while it rewrites the prompt,
+    and ignores ``shot_type`` without it)."""
+    shot = req.options.get("shot_type")
+    if shot is None:
+        return {}
+    if not model.startswith(SHOT_MODELS):
+        if shot == "multi":
+            raise UpstreamRejected(f"{model} makes single-shot videos only; multi-shot needs wan2.6")
+        return {}  # every other Wan model makes one shot
+    return {"shot_type": shot, "prompt_extend": True} if shot == "multi" else {"shot_type": shot}
+
+
+def _placed(passed_on: dict[str, Any]) -> JSON:
+    """Pass-through controls that a dialect gives by name at the top level, moved (out of
+    ``passed_on``) to where DashScope reads them: DashScope reads only ``model``,
+    ``input`` and ``parameters``, so left at the top they would be ignored."""
+    placed: JSON = {}
+    for name, (section, field, kind) in _PLACES.items():
+        value = passed_on.get(name)
+        if isinstance(value, kind) and field not in placed.get(section, {}):
+            placed.setdefault(section, {})[field] = passed_on.pop(name)
+    return placed
+
+
 def _parameters(req: GenerationRequest, *, image: bool) -> JSON:
     """``parameters``: image models take ``resolution`` (``720P``), text ones ``size``."""
     parameters: JSON = {}
@@ -192,10 +235,12 @@ class DashscopeAdapter(AdapterBase):
         body: JSON = {
             "model": model,
             "input": _inputs(req, kf2v=kf2v),
-            "parameters": _parameters(req, image=kf2v or bool(req.first_frame)),
+            "parameters": _parameters(req, image=kf2v or bool(req.first_frame)) | _shots(req, model),
         }
         deep_merge(body, route.params)
-        merge_under(body, req.provider_options)
+        passed_on = dict(req.provider_options)
+        merge_under(body, _placed(passed_on))
+        merge_under(body, passed_on)
         return (KF2V_PATH if kf2v else VIDEO_PATH), body
 
     async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:

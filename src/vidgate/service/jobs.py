@@ -309,6 +309,13 @@ class JobService:
             )
         return Page(rows[:limit], has_more=len(rows) > limit)
 
+    async def models_used(self, principal: Principal, *, dialect: str | None = None) -> tuple[str, ...]:
+        """Every model the caller has jobs of (in ``dialect``, when given), sorted: what a
+        job list's model filter can offer."""
+        async with self.db.read() as conn:
+            used = await job_store.models_used(conn, principal.account_id, principal.mode, dialect=dialect)
+        return tuple(used)
+
     # ----------------------------------------------------- terminal states
 
     async def cancel(self, principal: Principal, job_id: str) -> Job:

@@ -131,6 +131,21 @@ async def list_jobs(
     return [job_from_row(r) for r in rows]
 
 
+async def models_used(
+    conn: AsyncConnection, account_id: str, mode: str, *, dialect: str | None = None
+) -> list[str]:
+    """The distinct catalog models of an account's jobs (deleted ones left out), sorted."""
+    query = (
+        select(jobs.c.model)
+        .distinct()
+        .where(jobs.c.account_id == account_id, jobs.c.mode == mode, jobs.c.deleted_at.is_(None))
+    )
+    if dialect:
+        query = query.where(jobs.c.dialect == dialect)
+    rows = await conn.execute(query.order_by(jobs.c.model))
+    return [str(row[0]) for row in rows]
+
+
 async def transition(
     conn: AsyncConnection,
     job_id: str,

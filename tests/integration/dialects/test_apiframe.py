@@ -467,6 +467,36 @@ async def test_case_14_listing_pages_with_a_cursor(gateway: Gateway) -> None:
         assert_400(await gateway.client.get(JOBS, params=params, headers=key_header(key)), path)
 
 
+async def test_include_models_lists_every_model_the_caller_used(gateway: Gateway) -> None:
+    """``GET /v2/jobs?include_models=true`` (Apiframe's OpenAPI: ``"true" | "false"``,
+    default false) adds ``models``: the caller's models, whatever the page's filters,
+    by their Apiframe names; another account's models stay out."""
+    key, _ = await gateway.account()
+    other, _ = await gateway.account("another")
+    await submit(gateway, key, KLING)
+    await submit(gateway, key, {**KLING, "prompt": "again"})
+    await submit(gateway, key, {"prompt": "p", "model": "seedance-2-fast"})  # id apiframe/seedance-2-fast
+    await submit(gateway, other, {"prompt": "p", "model": "sora-2"})
+
+    async def listed(**params: Any) -> dict[str, Any]:
+        response = await gateway.client.get(JOBS, params=params, headers=key_header(key))
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    assert "models" not in await listed()
+    assert "models" not in await listed(include_models="false")
+    page = await listed(include_models="true", limit=1, model="kling-3.0")
+    assert len(page["jobs"]) == 1
+    assert page["models"] == ["kling-3.0", "seedance-2-fast"]
+    none = await listed(include_models="true", status="FAILED")
+    assert none["jobs"] == [] and none["models"] == ["kling-3.0", "seedance-2-fast"]
+    assert_400(
+        await gateway.client.get(JOBS, params={"include_models": "yes"}, headers=key_header(key)),
+        "include_models",
+    )
+
+
 async def test_case_15_models_are_public(gateway: Gateway) -> None:
     response = await gateway.client.get("/apiframe/v2/models", params={"modality": "video"})
     assert response.status_code == 200

@@ -114,7 +114,7 @@ async def _generate(gateway: Gateway, key: str, body: dict[str, Any]) -> Any:
         (
             "wan-2.6-flash",
             {"wanParams": {"image": "https://example.com/a.png", "multi_shots": True}},
-            {"multi_shots": True},
+            {},  # the shot_type option (below), not a pass-through field
         ),
     ],
 )
@@ -126,6 +126,38 @@ async def test_the_keys_the_review_found_refused_are_accepted(
     assert response.status_code == 202, response.text
     job = await gateway.services.jobs.get(principal, job_id_from_uuid(response.json()["jobId"]) or "")
     assert job.request.provider_options == passed_on
+
+
+@pytest.mark.parametrize(
+    ("model", "block", "shot_type"),
+    [
+        ("wan-2.6", {"multi_shots": True}, "multi"),
+        ("wan-2.6", {"multi_shots": False, "enable_prompt_expansion": False}, "single"),
+        ("wan-2.6-flash", {"image": "https://example.com/a.png", "multi_shots": True}, "multi"),
+        ("wan-2.6", {}, "single"),  # the catalog's default, Wan's own
+    ],
+)
+async def test_multi_shots_is_the_shot_type_option(
+    gateway: Gateway, model: str, block: dict[str, Any], shot_type: str
+) -> None:
+    """``multi_shots`` becomes vidgate's ``shot_type`` option, which the DashScope adapter
+    sends as ``parameters.shot_type``; it is never passed on under Apiframe's name."""
+    key, principal = await gateway.account()
+    response = await _generate(gateway, key, {"model": model, "wanParams": block})
+    assert response.status_code == 202, response.text
+    job = await gateway.services.jobs.get(principal, job_id_from_uuid(response.json()["jobId"]) or "")
+    assert job.request.options["shot_type"] == shot_type
+    assert "multi_shots" not in job.request.provider_options
+
+
+async def test_multi_shots_without_prompt_expansion_is_refused(gateway: Gateway) -> None:
+    """Wan plans its shots while it expands the prompt and makes one shot without that:
+    the pair would be a multi-shot job that silently comes back as one shot."""
+    key, _ = await gateway.account()
+    block = {"multi_shots": True, "enable_prompt_expansion": False}
+    response = await _generate(gateway, key, {"model": "wan-2.6", "wanParams": block})
+    assert response.status_code == 400
+    assert "wanParams.multi_shots" in response.json()["details"], response.json()
 
 
 async def test_a_key_asking_for_what_the_model_cannot_make_names_it(gateway: Gateway) -> None:

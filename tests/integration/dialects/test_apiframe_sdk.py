@@ -293,6 +293,10 @@ async def test_the_sdk_flow(gateway_ports: Served, where: str) -> None:
         assert all(j["expired"] is False for j in completed["jobs"])
         failed_list = await sdk.list(status="FAILED")
         assert [(j["id"], j["expired"]) for j in failed_list["jobs"]] == [(failing["jobId"], False)]
+        # the SDK's JobsListQuery also has include_models ("true" | "false"): JobList.models
+        with_models = await sdk.list(status="FAILED", include_models="true")
+        conforms(with_models, JOB_LIST)
+        assert with_models["models"] == ["kling-3.0"]
 
 
 @pytest.mark.parametrize("where", ["dialect port", "main port root"])

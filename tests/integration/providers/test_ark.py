@@ -266,6 +266,35 @@ async def test_the_fake_refuses_prompt_flags(http: httpx.AsyncClient, base_url: 
     assert not fake.jobs
 
 
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"duration": 5, "frames": 121}, "frames"),
+        ({"frames": 30}, "frames"),
+        ({"service_tier": "fast"}, "service_tier"),
+        ({"execution_expires_after": 60}, "execution_expires_after"),
+        ({"draft": "yes"}, "draft"),
+    ],
+)
+async def test_the_fake_checks_the_sdk_fields(
+    http: httpx.AsyncClient, base_url: str, fake: ArkFake, fields: dict[str, Any], param: str
+) -> None:
+    """The fields the BytePlus SDK can send, held to their documented values."""
+    body = {"model": "m", "content": [{"type": "text", "text": "a cat"}], **fields}
+    answer = await http.post(f"{base_url}{TASKS}", json=body, headers={"Authorization": "Bearer test-key"})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == param
+    assert not fake.jobs
+
+
+async def test_the_fake_reads_null_as_absent(http: httpx.AsyncClient, base_url: str, fake: ArkFake) -> None:
+    """The BytePlus SDK sends each argument it was not given as ``null``."""
+    body = {"model": "m", "content": [{"type": "text", "text": "a cat"}], "seed": None, "frames": None}
+    answer = await http.post(f"{base_url}{TASKS}", json=body, headers={"Authorization": "Bearer test-key"})
+    assert answer.status_code == 200
+    assert fake.jobs[answer.json()["id"]].body == {"model": "m", "content": body["content"]}
+
+
 async def test_cancel_queued_task(adapter: ArkAdapter, fake: ArkFake) -> None:
     assert Capability.CANCEL in adapter.capabilities
     fake.script.latency_s = 30

@@ -140,6 +140,81 @@ async def test_first_last_frame_model_uses_image2video(
     assert (await wait_terminal(adapter, ref))[-1].state == "succeeded"
 
 
+WAN26 = Route(provider="dashscope", model="wan2.6-t2v", image_model="wan2.6-i2v")
+
+
+@pytest.mark.parametrize(
+    ("shot", "sent"),
+    [
+        ("multi", {"shot_type": "multi", "prompt_extend": True}),  # multi needs the prompt rewrite
+        ("single", {"shot_type": "single"}),
+    ],
+)
+async def test_shot_type_goes_in_parameters_on_wan26(
+    adapter: DashscopeAdapter, fake: DashscopeFake, shot: str, sent: dict[str, Any]
+) -> None:
+    req = REQ.model_copy(update={"model": "wan-2.6", "options": {"shot_type": shot}})
+    ref = await adapter.submit(req, WAN26, ATTEMPT)
+    _, _, body = fake.requests[-1]
+    assert set(body) == {"model", "input", "parameters"}
+    assert {k: body["parameters"][k] for k in sent} == sent
+    assert (await wait_terminal(adapter, ref))[-1].state == "succeeded"
+
+
+async def test_multi_shot_on_a_model_without_shots_is_refused(
+    adapter: DashscopeAdapter, fake: DashscopeFake
+) -> None:
+    """Only the wan2.6 series makes several shots: elsewhere the job is refused, not sent
+    without the shots it asked for."""
+    with pytest.raises(UpstreamRejected, match="multi-shot"):
+        await adapter.submit(REQ.model_copy(update={"options": {"shot_type": "multi"}}), ROUTE, ATTEMPT)
+    assert not fake.jobs
+    await adapter.submit(REQ.model_copy(update={"options": {"shot_type": "single"}}), ROUTE, ATTEMPT)
+    assert "shot_type" not in fake.requests[-1][2]["parameters"]  # one shot is all it makes
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({"model": "wan2.2-t2v-plus", "parameters": {"shot_type": "multi"}}, "does not support"),
+        ({"model": "wan2.6-t2v", "parameters": {"shot_type": "many"}}, "invalid"),
+        (
+            {"model": "wan2.6-t2v", "parameters": {"shot_type": "multi", "prompt_extend": False}},
+            "prompt_extend",
+        ),
+        ({"model": "wan2.6-t2v", "multi_shots": True}, "Unrecognized field 'multi_shots'"),
+    ],
+)
+async def test_the_fake_holds_shot_type_to_the_docs(
+    http: httpx.AsyncClient, base_url: str, fake: DashscopeFake, body: dict[str, Any], why: str
+) -> None:
+    full = {"input": {"prompt": "p"}, **body}
+    headers = {"Authorization": "Bearer test-key", "X-DashScope-Async": "enable"}
+    answer = await http.post(f"{base_url}{VIDEO_PATH}", json=full, headers=headers)
+    assert answer.status_code == 400
+    assert why in answer.json()["message"]
+    assert not fake.jobs
+
+
+@pytest.mark.parametrize(
+    "passed_on",
+    [
+        {"enable_prompt_expansion": False, "audio": "https://a.example/voice.mp3"},  # Apiframe wanParams
+        {"prompt_extend": False, "audio_url": "https://a.example/voice.mp3"},  # Venice, DashScope's names
+    ],
+)
+async def test_top_level_controls_go_where_dashscope_reads_them(
+    adapter: DashscopeAdapter, fake: DashscopeFake, passed_on: dict[str, Any]
+) -> None:
+    """Left at the top level they would be ignored (the fake refuses them there)."""
+    wan25 = Route(provider="dashscope", model="wan2.5-t2v-preview")
+    await adapter.submit(REQ.model_copy(update={"provider_options": passed_on}), wan25, ATTEMPT)
+    _, _, body = fake.requests[-1]
+    assert set(body) == {"model", "input", "parameters"}
+    assert body["parameters"]["prompt_extend"] is False
+    assert body["input"]["audio_url"] == "https://a.example/voice.mp3"
+
+
 def test_sizes() -> None:
     assert wan_size("480p", "9:16") == "480*832"
     assert wan_size("720P", "4:3") == "1088*832"

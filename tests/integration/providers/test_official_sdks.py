@@ -20,6 +20,7 @@ from tests.integration.providers.conftest import assert_mp4, make_ctx
 from vidgate.domain.request import GenerationRequest
 from vidgate.providers.base import Route, SubmitAttempt
 from vidgate.testing.fake import FakeScript, FakeUpstream
+from vidgate.testing.fakes.ark import ArkFake
 from vidgate.testing.fakes.dashscope import DashscopeFake
 from vidgate.testing.fakes.luma import LumaFake
 from vidgate.testing.fakes.openai_compat import OpenAICompatFake
@@ -192,6 +193,51 @@ def test_dashscope_sdk(served: Callable[[FakeUpstream], str], monkeypatch: pytes
     }
 
 
+def test_dashscope_sdk_multi_shot_wan26(
+    served: Callable[[FakeUpstream], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multi-shot Wan 2.6 video as the SDK asks for it (``shot_type="multi"`` with
+    ``prompt_extend=True``), and as the adapter asks for it from the ``shot_type`` option."""
+    import dashscope
+    from dashscope import VideoSynthesis
+
+    from vidgate.providers.dashscope import DashscopeAdapter
+
+    fake = DashscopeFake(script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    monkeypatch.setattr(dashscope, "base_http_api_url", f"{base}/api/v1")
+    started = VideoSynthesis.async_call(
+        api_key="test-key",
+        model="wan2.6-t2v",
+        prompt=PROMPT,
+        size="1280*720",
+        duration=10,
+        prompt_extend=True,
+        shot_type="multi",
+    )
+    assert started.status_code == 200, started
+    done = until(
+        lambda: VideoSynthesis.fetch(started, api_key="test-key"),
+        lambda r: r.output.task_status in ("SUCCEEDED", "FAILED"),
+    )
+    assert done.output.task_status == "SUCCEEDED"
+    assert_mp4(httpx.get(done.output.video_url).content)
+    req = GenerationRequest(
+        model="wan-2.6",
+        prompt=PROMPT,
+        duration_s=10,
+        resolution="720p",
+        aspect_ratio="16:9",
+        options={"shot_type": "multi"},
+    )
+    adapter_submit(DashscopeAdapter, base, req, Route("dashscope", "wan2.6-t2v", image_model="wan2.6-i2v"))
+    (_, sdk_path, sdk_body), (_, path, body) = creates(fake)
+    assert path == sdk_path
+    assert body["model"] == sdk_body["model"] == "wan2.6-t2v"
+    assert body["parameters"] == sdk_body["parameters"]  # size, duration, prompt_extend, shot_type
+    assert sdk_body["parameters"]["shot_type"] == "multi"
+
+
 def test_fal_client_sdk(served: Callable[[FakeUpstream], str], monkeypatch: pytest.MonkeyPatch) -> None:
     """fal's queue flow: submit, status, result. ``fal_client`` has no base-URL option: the
     queue URL is built from ``FAL_QUEUE_RUN_HOST`` (https only) into the module constant
@@ -311,4 +357,68 @@ def test_google_genai_sdk_veo_on_vertex(served: Callable[[FakeUpstream], str]) -
     sdk_fetch, our_fetch = fetches[0], fetches[-1]  # the SDK's first poll, and ours
     assert sdk_fetch[1] == our_fetch[1] == f"{model_path}:fetchPredictOperation"
     assert set(our_fetch[2]) == set(sdk_fetch[2]) == {"operationName"}
+    assert {h.get("authorization") for h in fake.seen_headers} == {"Bearer test-key"}
+
+
+def test_byteplus_ark_sdk(served: Callable[[FakeUpstream], str]) -> None:
+    """Seedance as BytePlus's own SDK (``byteplus-python-sdk-v2[ark]``, module
+    ``byteplussdkarkruntime``) makes it: ``content_generation.tasks.create`` with the
+    settings as top-level fields, ``tasks.get`` until done, then the video URL. The SDK
+    sends every argument it was not given as ``null``: the fake reads those as absent,
+    and the adapter, which leaves them out, must send the rest exactly as the SDK does."""
+    from byteplussdkarkruntime import Ark
+
+    from vidgate.domain.request import ImageInput
+    from vidgate.providers.ark import ArkAdapter
+
+    fake = ArkFake(script=FakeScript(latency_s=0.3))
+    base = served(fake)
+    image = "https://img.example/first.png"
+    client = Ark(base_url=f"{base}/api/v3", api_key="test-key", max_retries=0)
+    try:
+        t2v = client.content_generation.tasks.create(
+            model="seedance-1-0-pro-250528",
+            content=[{"type": "text", "text": PROMPT}],
+            resolution="720p",
+            ratio="16:9",
+            duration=5,
+            seed=7,
+        )
+        i2v = client.content_generation.tasks.create(
+            model="seedance-1-0-lite-i2v-250428",
+            content=[
+                {"type": "text", "text": PROMPT},
+                {"type": "image_url", "image_url": {"url": image}, "role": "first_frame"},
+            ],
+            resolution="480p",
+            duration=10,
+        )
+        for task in (t2v, i2v):
+            done = until(
+                lambda task=task: client.content_generation.tasks.get(task_id=task.id),
+                lambda t: t.status in ("succeeded", "failed"),
+            )
+            assert done.status == "succeeded"
+            assert_mp4(httpx.get(done.content.video_url).content)
+    finally:
+        client.close()
+
+    t2v_req = GenerationRequest(
+        model="seedance-1-pro", prompt=PROMPT, duration_s=5, resolution="720p", aspect_ratio="16:9", seed=7
+    )
+    adapter_submit(ArkAdapter, base, t2v_req, Route("ark", "seedance-1-0-pro-250528"))
+    i2v_req = GenerationRequest(
+        model="seedance-1-lite",
+        prompt=PROMPT,
+        duration_s=10,
+        resolution="480p",
+        images=(ImageInput(url=image, role="first_frame"),),
+    )
+    lite = Route("ark", "seedance-1-0-lite-t2v-250428", image_model="seedance-1-0-lite-i2v-250428")
+    adapter_submit(ArkAdapter, base, i2v_req, lite)
+    sdk_t2v, sdk_i2v, our_t2v, our_i2v = creates(fake)
+    for (_, sdk_path, sdk_body), (_, path, body) in ((sdk_t2v, our_t2v), (sdk_i2v, our_i2v)):
+        assert path == sdk_path == "/api/v3/contents/generations/tasks"
+        assert body == {name: value for name, value in sdk_body.items() if value is not None}
+    assert our_i2v[2]["model"] == "seedance-1-0-lite-i2v-250428"
     assert {h.get("authorization") for h in fake.seen_headers} == {"Bearer test-key"}

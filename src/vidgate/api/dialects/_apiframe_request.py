@@ -8,7 +8,8 @@ Apiframe's ``additionalProperties: false`` schema does.
 
 Each block key is type-checked here, then lands where vidgate keeps it: sizes and
 images on the request itself, enumerated choices (``mode``, ``motion``, Sora's
-``resolution`` tier) in ``options``, and everything vidgate does not model
+``resolution`` tier, Wan's ``multi_shots`` as ``shot_type`` ``multi``/``single``) in
+``options``, and everything vidgate does not model
 (``camera_fixed``, ``multi_prompt``, ``loop``...) in ``provider_options`` for the
 upstream. Keys the entry lists as ``dropped_fields`` are accepted and checked but not
 passed on (the upstream has no such control). The constraints themselves (which
@@ -137,6 +138,8 @@ TARGETS = {
     "reference_image_urls": "reference_images",
 }
 _IMAGE_ROLES = {"image_url": "first_frame", "last_frame_url": "last_frame", "reference_images": "reference"}
+# Options that Apiframe asks for with a boolean: the option's value for true and for false.
+BOOL_OPTIONS = {"shot_type": ("multi", "single")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +281,10 @@ def _block(spec: ModelSpec, family: str, block: Any) -> dict[str, Any]:
         if field in dropped:
             continue
         if field in option_fields:
-            options[option_fields[field]] = value
+            name = option_fields[field]
+            if name in BOOL_OPTIONS and isinstance(value, bool):
+                value = BOOL_OPTIONS[name][0 if value else 1]
+            options[name] = value
         elif field == "resolution" and resolution_names:
             options_of = {wire: ours for ours, wire in resolution_names.items()}
             if value not in options_of:
@@ -293,4 +299,10 @@ def _block(spec: ModelSpec, family: str, block: Any) -> dict[str, Any]:
             values["duration_s" if target == "duration" else target] = value
         else:
             passed_on[field] = value
+    if options.get("shot_type") == "multi" and passed_on.get("enable_prompt_expansion") is False:
+        # Wan plans its shots while it expands the prompt: without that it makes one.
+        raise invalid(
+            f"{family}.multi_shots",
+            "multi_shots needs enable_prompt_expansion; Wan makes several shots only from an expanded prompt",
+        )
     return values | {"images": tuple(images), "options": options, "provider_options": passed_on}

@@ -8,6 +8,8 @@ An Apiframe client sets its base URL to ``http://HOST/apiframe`` and keeps its c
   ``QUEUED``/``PROCESSING``/``COMPLETED``/``FAILED``/``CANCELLED``, ``progress``,
   ``creditCost`` in credits (0 once failed: the hold went back), ``result.videoUrl``
   or ``result.videos`` (models with several outputs);
+* ``GET /v2/jobs?include_models=true`` adds ``models``, every model the caller has
+  jobs of (for the list's model filter);
 * ``GET /v2/models?modality=video`` is the public catalog with credit ranges.
 
 Keys travel in ``X-API-Key``: the vidgate key itself, or behind Apiframe's ``afk_``
@@ -325,6 +327,33 @@ async def list_jobs(
     cursor: str | None = None,
     scope: Annotated[str | None, Query(pattern="^(user|team)$")] = None,  # noqa: ARG001 (validated; one scope here)
     search: str | None = None,
+    include_models: str | None = None,
+) -> dict[str, Any]:
+    """One page of jobs. With ``include_models=true`` the answer also has ``models``: the
+    name of every model the caller has Apiframe jobs of, whatever this page's filters
+    (what Apiframe's job list offers its model filter; the OpenAPI gives only the
+    parameter, ``"true" | "false"``, and the ``models`` array)."""
+    if include_models not in (None, "true", "false"):
+        raise InvalidRequest(
+            f"include_models: Invalid enum value {include_models!r}; expected 'true' | 'false'",
+            param="include_models",
+        )
+    page = await _jobs_page(request, caller, svc, status, model, limit, cursor, search)
+    if include_models == "true":
+        used = await svc.jobs.models_used(caller, dialect=NAMESPACE)
+        page["models"] = sorted({name.removeprefix(f"{NAMESPACE}/") for name in used})
+    return page
+
+
+async def _jobs_page(
+    request: Request,
+    caller: Principal,
+    svc: Services,
+    status: str | None,
+    model: str | None,
+    limit: int,
+    cursor: str | None,
+    search: str | None,
 ) -> dict[str, Any]:
     statuses = None
     if status is not None:

@@ -2,9 +2,11 @@
 
 Speaks the wire format of specs/upstream-protocols.md §10 under ``/api/v3``: Bearer
 auth, ``POST /contents/generations/tasks`` with a ``content`` array and the generation
-settings as top-level fields (``resolution``, ``ratio``, ``duration``, ``seed``,
-``generate_audio``, ``watermark``, ``camera_fixed``), checked against the documented
-values, as the current BytePlus SDK sends them. Old-style prompt flags
+settings as top-level fields (``resolution``, ``ratio``, ``duration`` or ``frames``,
+``seed``, ``generate_audio``, ``watermark``, ``camera_fixed``, ``service_tier``,
+``execution_expires_after``, ``draft``), checked against the documented values, as the
+BytePlus SDK (``byteplussdkarkruntime``) sends them: that SDK sends every argument it
+was not given as ``null``, which counts as absent. Old-style prompt flags
 (``--resolution 720p`` in the text) are refused, so an adapter that still sends them
 is caught. Tasks that go ``queued`` -> ``running`` ->
 ``succeeded`` (``content.video_url``) or ``failed`` (``error``), ``DELETE`` that cancels
@@ -66,6 +68,10 @@ def parse_flags(text: str) -> dict[str, str]:
     return {FLAG_ALIASES.get(name, name): value for name, value in pairs}
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class ArkFake(FakeUpstream):
     """Ark's content-generation tasks with a clock; see the module docstring."""
 
@@ -125,7 +131,9 @@ class ArkFake(FakeUpstream):
     async def _create(self, request: Request) -> Response:
         if (early := await self._gate(request, submit=True)) is not None:
             return early
-        body = await json_body(request)
+        # The official SDK sends every argument it was not given as JSON null; Ark reads
+        # a null field as an absent one, so the fake does too (and keeps the rest).
+        body = {name: value for name, value in (await json_body(request)).items() if value is not None}
         if problem := self._invalid(body):
             message, param = problem
             return self.error(400, message, param=param)
@@ -161,6 +169,9 @@ class ArkFake(FakeUpstream):
                         f"pass `{name}` as a request field.",
                         "content.text",
                     )
+            elif kind == "draft_task":
+                if not isinstance(item.get(kind), dict) or not item[kind].get("id"):
+                    return "The parameter `content.draft_task.id` is missing.", "content.draft_task"
             elif kind in ("image_url", "video_url", "audio_url"):
                 if not isinstance(item.get(kind), dict) or not item[kind].get("url"):
                     return f"The parameter `content.{kind}.url` is missing.", f"content.{kind}"
@@ -175,16 +186,28 @@ class ArkFake(FakeUpstream):
             return f"The parameter `resolution` {body['resolution']!r} is not valid.", "resolution"
         if body.get("ratio", "16:9") not in RATIOS:
             return f"The parameter `ratio` {body['ratio']!r} is not valid.", "ratio"
+        if "duration" in body and "frames" in body:
+            return "The parameters `duration` and `frames` cannot be used together.", "frames"
         duration = body.get("duration", 5)
-        whole = isinstance(duration, int) and not isinstance(duration, bool)
-        if not whole or not (duration == -1 or 2 <= duration <= 15):
+        if not _whole(duration) or not (duration == -1 or 2 <= duration <= 15):
             return f"The parameter `duration` {duration!r} is not valid.", "duration"
+        frames = body.get("frames", 121)  # 25 + 4n, from 29 to 289
+        if not _whole(frames) or not (29 <= frames <= 289 and (frames - 25) % 4 == 0):
+            return f"The parameter `frames` {frames!r} is not valid.", "frames"
         seed = body.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not -1 <= seed <= 2**32 - 1:
+        if not _whole(seed) or not -1 <= seed <= 2**32 - 1:
             return "The parameter `seed` is not valid.", "seed"
-        for name in ("generate_audio", "watermark", "camera_fixed", "return_last_frame"):
+        for name in ("generate_audio", "watermark", "camera_fixed", "return_last_frame", "draft"):
             if name in body and not isinstance(body[name], bool):
                 return f"The parameter `{name}` must be a boolean.", name
+        if body.get("service_tier", "default") not in ("default", "flex"):
+            return f"The parameter `service_tier` {body['service_tier']!r} is not valid.", "service_tier"
+        expires = body.get("execution_expires_after", 172800)
+        if not _whole(expires) or not 3600 <= expires <= 259200:
+            return "The parameter `execution_expires_after` is not valid.", "execution_expires_after"
+        for name in ("callback_url", "safety_identifier"):
+            if name in body and not isinstance(body[name], str):
+                return f"The parameter `{name}` must be a string.", name
         return None
 
     def _schedule_callbacks(self, job: FakeJob, url: str) -> None:

@@ -4,7 +4,9 @@ Speaks the wire format of specs/upstream-protocols.md §9: Bearer auth, the requ
 ``X-DashScope-Async: enable`` header on submit (refused with ``AccessDenied`` as the
 real service does), ``{"model", "input", "parameters"}`` bodies checked per model family
 (t2v ``size`` as ``W*H``, i2v ``img_url`` + ``resolution`` ``480P|720P|1080P``, kf2v
-``first_frame_url``), tasks at ``/api/v1/tasks/{id}`` that go ``PENDING`` -> ``RUNNING`` ->
+``first_frame_url``; ``shot_type`` ``single|multi`` on wan2.6 models only, ``multi`` with
+``prompt_extend``; top-level keys other than ``model``, ``input`` and ``parameters``
+refused), tasks at ``/api/v1/tasks/{id}`` that go ``PENDING`` -> ``RUNNING`` ->
 ``SUCCEEDED`` (``video_url``) or ``FAILED`` (``code`` / ``message``), ``UNKNOWN`` for a
 task it does not know, cancel on PENDING only, and ``{"request_id", "code", "message"}``
 error bodies (``Throttling.RateQuota`` on 429, ``DataInspectionFailed`` for content).
@@ -125,6 +127,10 @@ class DashscopeFake(FakeUpstream):
             return "Model not specified."
         if not isinstance(inputs, dict) or not isinstance(params, dict):
             return "input must be an object; parameters must be an object"
+        if extra := sorted(set(body) - {"model", "input", "parameters"}):
+            # DashScope reads only these three; the fake refuses the rest rather than
+            # ignoring it, so that a control sent in the wrong place cannot pass unnoticed.
+            return f"Unrecognized field {extra[0]!r}; the body has model, input and parameters."
         if ("kf2v" in model) != kf2v_path:
             return f"Model {model} is not supported on this endpoint."
         if "kf2v" in model and not isinstance(inputs.get("first_frame_url"), str):
@@ -139,9 +145,30 @@ class DashscopeFake(FakeUpstream):
         resolution = params.get("resolution")
         if resolution is not None and resolution not in RESOLUTIONS:
             return f"The resolution {resolution!r} is invalid; use 480P, 720P or 1080P."
+        if "prompt_extend" in params and not isinstance(params["prompt_extend"], bool):
+            return "parameters.prompt_extend must be a boolean."
+        if "audio_url" in inputs and not isinstance(inputs["audio_url"], str):
+            return "input.audio_url must be a URL."
+        if problem := self._invalid_shots(model, params):
+            return problem
         duration = params.get("duration")
         if duration is not None and (not isinstance(duration, int) or not 1 <= duration <= 15):
             return "parameters.duration must be an integer."
+        return None
+
+    @staticmethod
+    def _invalid_shots(model: str, params: dict[str, Any]) -> str | None:
+        """``shot_type`` is a wan2.6 parameter, ``single`` or ``multi``; ``multi`` takes
+        effect only with ``prompt_extend`` (default true), which the fake insists on."""
+        if "shot_type" not in params:
+            return None
+        shot = params["shot_type"]
+        if not model.startswith("wan2.6-"):
+            return f"Model {model} does not support parameters.shot_type."
+        if shot not in ("single", "multi"):
+            return f"The shot_type {shot!r} is invalid; use single or multi."
+        if shot == "multi" and params.get("prompt_extend", True) is not True:
+            return "parameters.shot_type multi takes effect only with parameters.prompt_extend true."
         return None
 
     # ------------------------------------------------------------------ task
