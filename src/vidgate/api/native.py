@@ -21,7 +21,13 @@ from vidgate.api.native_schema import (
     parse_seconds,
     parse_size,
 )
-from vidgate.api.openapi import error_responses, json_body, media_response, video_responses
+from vidgate.api.openapi import (
+    error_responses,
+    header_parameters,
+    json_body,
+    media_response,
+    video_responses,
+)
 from vidgate.api.waiting import (
     IF_NONE_MATCH_DESCRIPTION,
     PREFER_DESCRIPTION,
@@ -209,19 +215,29 @@ async def list_videos(
 
 
 @router.get(
-    "/videos/{video_id}", summary="Retrieve a video", response_model=None, responses=video_responses()
+    "/videos/{video_id}",
+    summary="Retrieve a video",
+    response_model=None,
+    responses=video_responses(),
+    openapi_extra=header_parameters(
+        authorization=None, prefer=PREFER_DESCRIPTION, if_none_match=IF_NONE_MATCH_DESCRIPTION
+    ),
 )
-async def retrieve_video(
-    video_id: str,
-    request: Request,
-    caller: Caller,
-    svc: Svc,
-    prefer: Annotated[list[str] | None, Header(description=PREFER_DESCRIPTION)] = None,
-    if_none_match: Annotated[str | None, Header(description=IF_NONE_MATCH_DESCRIPTION)] = None,
-) -> Response:
-    wait_s = prefer_wait(prefer or ())
+async def retrieve_video(video_id: str, request: Request) -> Response:
+    # The poll, by far the most frequent call: its headers are read here rather than
+    # declared as parameters, which FastAPI would validate one by one on every request
+    # (they are documented through ``openapi_extra`` all the same).
+    headers = request.headers
+    svc = services(request)
+    caller = await principal(request, headers.get("authorization"))
+    wait_s = prefer_wait(headers.getlist("prefer"))
     job, unchanged = await waited_retrieve(
-        svc.jobs, svc.lifecycle.changes, caller, video_id, wait_s=wait_s, if_none_match=if_none_match
+        svc.jobs,
+        svc.lifecycle.changes,
+        caller,
+        video_id,
+        wait_s=wait_s,
+        if_none_match=headers.get("if-none-match"),
     )
     if unchanged:
         return not_modified(job, _poll_after(job) | applied(wait_s))

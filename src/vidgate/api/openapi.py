@@ -122,6 +122,24 @@ def video_responses() -> dict[int | str, dict[str, Any]]:
     }
 
 
+def header_parameters(**headers: str | None) -> dict[str, Any]:
+    """``openapi_extra`` documenting optional headers a handler reads itself, as FastAPI
+    documents ``Header()`` parameters (``prefer`` may repeat; ``authorization`` becomes
+    the security requirement). Keyword ``if_none_match`` names ``If-None-Match``."""
+    parameters = []
+    for name, description in headers.items():
+        title = "-".join(part.capitalize() for part in name.split("_"))
+        value: dict[str, Any] = {"type": "string"}
+        if name == "prefer":
+            value = {"type": "array", "items": {"type": "string"}}
+        schema: dict[str, Any] = {"anyOf": [value, {"type": "null"}], "title": title}
+        parameter: dict[str, Any] = {"name": name.replace("_", "-"), "in": "header", "required": False}
+        if description is not None:
+            schema["description"] = parameter["description"] = description
+        parameters.append(parameter | {"schema": schema})
+    return {"parameters": parameters}
+
+
 def error_responses(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for statuses particular to one operation, in the dialect's error envelope."""
     return {code: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}

@@ -119,6 +119,10 @@ def make_thumbnail(video: Path, out: Path, *, max_width: int = 640) -> None:
             if not container.streams.video:
                 raise NotAVideo("the file has no video stream")
             stream = container.streams.video[0]
+            # One frame is wanted: decode on this thread. FFmpeg's default (a thread per
+            # core, each with its own frames in flight) costs memory per core for nothing.
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
             duration = _duration_s(container, stream)
             target = 1.0 if duration >= 2.0 else duration / 2
             frame = _frame_near(container, stream, target)
