@@ -82,6 +82,11 @@ class RouteSpec(BaseModel):
     # sells (Thalam sells 1-30 s; Kling makes 5 or 10): the worker asks for the
     # shortest one at least as long as requested, and skips the route when none is.
     durations: tuple[int, ...] = ()
+    # The resolutions and aspect ratios this upstream can make, when it cannot make every
+    # one the model sells (Ark makes no 4k and no 9:21): the worker skips the route for a
+    # request it cannot make. Empty: whatever the model sells.
+    resolutions: tuple[str, ...] = ()
+    aspect_ratios: tuple[str, ...] = ()
     # What the upstream charges for a job on this route, by the same rules as a sale
     # price, its ``source`` published or inferred. None when nobody has said.
     cost: PriceRule | None = None
@@ -92,6 +97,12 @@ class RouteSpec(BaseModel):
     def key(self) -> tuple[str, str]:
         """What names the route in route settings and job records: (provider, upstream model)."""
         return (self.provider, self.model)
+
+    def makes_resolution(self, resolution: str) -> bool:
+        return not self.resolutions or resolution in self.resolutions
+
+    def makes_aspect_ratio(self, aspect_ratio: str) -> bool:
+        return not self.aspect_ratios or aspect_ratio in self.aspect_ratios
 
 
 class ModelSpec(BaseModel):
@@ -154,7 +165,25 @@ class ModelSpec(BaseModel):
         seen = [r.key for r in self.routes]
         if len(seen) != len(set(seen)):
             raise ValueError(f"{self.id}: a route (provider and model) is listed twice")
+        self._every_shape_has_a_route()
         return self
+
+    def _every_shape_has_a_route(self) -> None:
+        """Every resolution and aspect ratio sold is made by at least one route, so a
+        request is refused at validation (400) rather than accepted and then failed,
+        or sent to an upstream that makes a different video."""
+        if not self.routes:
+            return
+        for field, sold, makes in (
+            ("resolution", self.resolutions, RouteSpec.makes_resolution),
+            ("aspect ratio", self.aspect_ratios, RouteSpec.makes_aspect_ratio),
+        ):
+            orphans = [value for value in sold if not any(makes(r, value) for r in self.routes)]
+            if orphans:
+                raise ValueError(
+                    f"{self.id}: no route makes the {field} {', '.join(orphans)}; "
+                    "stop selling it or add a route that makes it"
+                )
 
     @property
     def requires_image(self) -> bool:

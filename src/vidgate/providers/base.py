@@ -160,6 +160,19 @@ class Route:
     params: Mapping[str, Any] = field(default_factory=dict)
     # Clip lengths the upstream can make; empty when it makes whatever the model sells.
     durations: tuple[int, ...] = ()
+    # Resolutions and aspect ratios the upstream can make; empty when it makes whatever
+    # the model sells.
+    resolutions: tuple[str, ...] = ()
+    aspect_ratios: tuple[str, ...] = ()
+
+    def cannot_make(self, resolution: str | None, aspect_ratio: str | None) -> str | None:
+        """What this route cannot make of that shape (``"resolution 4k (ark makes 480p, 720p)"``);
+        None when it can make it."""
+        if resolution is not None and self.resolutions and resolution not in self.resolutions:
+            return f"resolution {resolution} ({self.provider} makes {', '.join(self.resolutions)})"
+        if aspect_ratio is not None and self.aspect_ratios and aspect_ratio not in self.aspect_ratios:
+            return f"aspect ratio {aspect_ratio} ({self.provider} makes {', '.join(self.aspect_ratios)})"
+        return None
 
     def fit_duration(self, requested: int | None) -> int | None:
         """The upstream duration to ask for: the shortest allowed that is not shorter

@@ -46,7 +46,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,6 +117,8 @@ class _Profile:
     audio: bool = True  # sends the audio switch, named ``audio_field``
     audio_field: str = "generate_audio"
     image_field: str = "image_url"  # the first frame
+    # The endpoint's own words for some aspect ratios (Seedance's "adaptive" is fal's "auto").
+    aspect_ratio_names: Mapping[str, str] = field(default_factory=dict)
 
 
 # Endpoint-id prefix -> profile; the longest matching prefix wins. Schemas drift per
@@ -148,6 +150,10 @@ _PROFILES: Mapping[str, _Profile] = {
         duration=int, resolution=False, negative_prompt=False, seed=False, audio=False
     ),
     "fal-ai/hunyuan-video": _Profile(duration=None, negative_prompt=False, audio=False),
+    # Seedance 1.5 and 2.0 call the model's own choice of frame "auto" (fal's model pages);
+    # Ark and the catalog call it "adaptive".
+    "fal-ai/bytedance/seedance/v1.5": _Profile(aspect_ratio_names={"adaptive": "auto"}),
+    "bytedance/seedance-2.0": _Profile(aspect_ratio_names={"adaptive": "auto"}),
     "fal-ai/ltx-video": _Profile(duration=None, aspect_ratio=False, audio=False),
     "fal-ai/wan": _Profile(duration=None, audio=False),
 }
@@ -297,7 +303,7 @@ class FalAdapter(AdapterBase):
         if req.duration_s is not None and profile.duration is not None:
             body["duration"] = profile.duration(req.duration_s)
         if req.aspect_ratio and profile.aspect_ratio:
-            body["aspect_ratio"] = req.aspect_ratio
+            body["aspect_ratio"] = profile.aspect_ratio_names.get(req.aspect_ratio, req.aspect_ratio)
         if req.resolution and profile.resolution:
             body["resolution"] = req.resolution
         if req.seed is not None and profile.seed:

@@ -180,4 +180,6 @@ def route_of(spec: RouteSpec) -> Route:
         image_model=spec.image_model,
         params=spec.params,
         durations=spec.durations,
+        resolutions=spec.resolutions,
+        aspect_ratios=spec.aspect_ratios,
     )

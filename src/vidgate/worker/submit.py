@@ -158,6 +158,10 @@ class Submitter:
                     f"({route.provider} makes at most {max(route.durations)} s)"
                 )
                 continue
+            shape = route.cannot_make(job.request.resolution, job.request.aspect_ratio)
+            if shape is not None:
+                last = UpstreamRejected(f"no configured upstream can make this model at {shape}")
+                continue
             turn, paused = keys.in_turn(self.pool.breaker)
             breaker_open = breaker_open or paused
             turn.sort(key=lambda k: k.label != prefer_key)

@@ -560,3 +560,35 @@ async def test_unknown_route_uses_the_envelope(gateway: Gateway) -> None:
     response = await gateway.client.get("/apiframe/v2/nothing")
     assert response.status_code == 404 and set(response.json()) == {"error"}
     assert response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "path", "named"),
+    [
+        # Apiframe offers 9:21 on every Seedance model and 4k on seedance-2; no upstream
+        # vidgate reaches (BytePlus Ark, fal) makes either.
+        ("seedance-1-pro", {"aspect_ratio": "9:21"}, "seedanceParams.aspect_ratio", "9:21"),
+        ("seedance-2", {"aspect_ratio": "9:21"}, "seedanceParams.aspect_ratio", "9:21"),
+        ("seedance-2", {"resolution": "4k"}, "seedanceParams.resolution", "4k"),
+        ("seedance-2-fast", {"resolution": "1080p"}, "seedanceParams.resolution", "1080p"),
+    ],
+)
+async def test_a_seedance_shape_no_upstream_makes_is_a_400_before_anything_is_held(
+    gateway: Gateway, model: str, params: dict[str, Any], path: str, named: str
+) -> None:
+    key, _ = await gateway.account()
+    before = (await gateway.client.get("/v1/account", headers=auth(key))).json()
+    response = await gateway.client.post(
+        GENERATE,
+        headers=key_header(key),
+        json={"prompt": "p", "model": model, "seedanceParams": params},
+    )
+    body = assert_400(response, path)
+    assert named in body["error"] and "allowed" in body["error"], body
+    after = (await gateway.client.get("/v1/account", headers=auth(key))).json()
+    assert after["held"] == before["held"] and after["balance"] == before["balance"]
+    # What is still offered goes through.
+    ok = await submit(
+        gateway, key, {"prompt": "p", "model": model, "seedanceParams": {"aspect_ratio": "21:9"}}
+    )
+    assert ok["jobId"]

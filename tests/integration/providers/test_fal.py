@@ -199,6 +199,29 @@ IMAGE = "https://img.example/cat.png"
         ),
         # Ovi: one fixed clip; neither duration nor audio switch.
         ("fal-ai/ovi/image-to-video", {"audio": True}, {"image_url": IMAGE}),
+        # Seedance 2.0 and 1.5 call the model's own choice of frame "auto", Ark "adaptive".
+        (
+            "bytedance/seedance-2.0/fast/image-to-video",
+            {"audio": True, "aspect_ratio": "adaptive", "resolution": "720p"},
+            {
+                "duration": "5",
+                "aspect_ratio": "auto",
+                "resolution": "720p",
+                "generate_audio": True,
+                "image_url": IMAGE,
+            },
+        ),
+        (
+            "fal-ai/bytedance/seedance/v1.5/pro/image-to-video",
+            {"audio": False, "aspect_ratio": "adaptive"},
+            {"duration": "5", "aspect_ratio": "auto", "generate_audio": False, "image_url": IMAGE},
+        ),
+        # Fixed frames go as they are.
+        (
+            "bytedance/seedance-2.0/image-to-video",
+            {"audio": True, "aspect_ratio": "21:9"},
+            {"duration": "5", "aspect_ratio": "21:9", "generate_audio": True, "image_url": IMAGE},
+        ),
     ],
 )
 async def test_first_frame_and_audio_fields_per_endpoint(
