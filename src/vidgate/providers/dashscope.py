@@ -14,6 +14,8 @@ Wire facts (specs/upstream-protocols.md §9, dashscope SDK and Alibaba's API ref
   (``prompt_extend`` / ``enable_prompt_expansion``, ``audio_url`` / Apiframe's ``audio``
   URL) are moved to ``parameters.prompt_extend`` and ``input.audio_url``: DashScope reads
   only ``model``, ``input`` and ``parameters``, and would ignore them where they came.
+  Both names of one field are moved; if they disagree the job is refused before
+  anything is sent (no name silently wins).
 - wan2.6 models take ``parameters.shot_type`` ``single|multi`` (the ``shot_type``
   option); ``multi`` works only with ``parameters.prompt_extend`` true, so it is sent
   with it. Other models make one shot, and a multi-shot job for one is refused.
@@ -174,12 +176,29 @@ def _shots(req: GenerationRequest, model: str) -> JSON:
 def _placed(passed_on: dict[str, Any]) -> JSON:
     """Pass-through controls that a dialect gives by name at the top level, moved (out of
     ``passed_on``) to where DashScope reads them: DashScope reads only ``model``,
-    ``input`` and ``parameters``, so left at the top they would be ignored."""
+    ``input`` and ``parameters``, so left at the top they would be ignored.
+
+    Every name for one DashScope field is moved, whichever the request carries, so none
+    is left behind at the top level. Two names for one field (``prompt_extend`` and
+    ``enable_prompt_expansion``) with the same value are one control; with different
+    values the request contradicts itself and is refused (``UpstreamRejected``) before
+    anything is sent, rather than one of them silently winning."""
     placed: JSON = {}
+    given: dict[tuple[str, str], str] = {}  # (section, field) -> the name that set it
     for name, (section, field, kind) in _PLACES.items():
         value = passed_on.get(name)
-        if isinstance(value, kind) and field not in placed.get(section, {}):
-            placed.setdefault(section, {})[field] = passed_on.pop(name)
+        if not isinstance(value, kind):
+            continue
+        passed_on.pop(name)
+        target = placed.setdefault(section, {})
+        if field in target and target[field] != value:
+            first = given[(section, field)]
+            raise UpstreamRejected(
+                f"{first} ({target[field]!r}) and {name} ({value!r}) both set DashScope's "
+                f"{section}.{field} and disagree; give one of them"
+            )
+        target[field] = value
+        given[(section, field)] = name
     return placed
 
 

@@ -349,3 +349,50 @@ async def test_no_size_when_none_was_asked(adapter: DashscopeAdapter, fake: Dash
     req = GenerationRequest(model="wan-2.2", prompt="waves")
     await adapter.submit(req, ROUTE, ATTEMPT)
     assert fake.requests[-1][2]["parameters"] == {}
+
+
+@pytest.mark.parametrize(
+    "passed_on",
+    [
+        # Apiframe's and Venice's/DashScope's names together, agreeing, in either order.
+        {"enable_prompt_expansion": False, "prompt_extend": False},
+        {"prompt_extend": True, "enable_prompt_expansion": True},
+        {"audio": "https://a.example/v.mp3", "audio_url": "https://a.example/v.mp3"},
+    ],
+)
+async def test_two_names_for_one_control_that_agree_are_both_moved(
+    adapter: DashscopeAdapter, fake: DashscopeFake, passed_on: dict[str, Any]
+) -> None:
+    wan25 = Route(provider="dashscope", model="wan2.5-t2v-preview")
+    await adapter.submit(REQ.model_copy(update={"provider_options": passed_on}), wan25, ATTEMPT)
+    _, _, body = fake.requests[-1]
+    assert set(body) == {"model", "input", "parameters"}  # nothing left at the top level
+    if "prompt_extend" in passed_on:
+        assert body["parameters"]["prompt_extend"] is passed_on["prompt_extend"]
+    else:
+        assert body["input"]["audio_url"] == passed_on["audio_url"]
+
+
+@pytest.mark.parametrize(
+    ("passed_on", "named"),
+    [
+        (
+            {"enable_prompt_expansion": False, "prompt_extend": True},
+            "prompt_extend (True) and enable_prompt_expansion",
+        ),
+        (
+            {"prompt_extend": False, "enable_prompt_expansion": True},
+            "prompt_extend (False) and enable_prompt_expansion",
+        ),
+        ({"audio": "https://a.example/1.mp3", "audio_url": "https://a.example/2.mp3"}, "audio_url"),
+    ],
+)
+async def test_two_names_for_one_control_that_disagree_are_refused_before_sending(
+    adapter: DashscopeAdapter, fake: DashscopeFake, passed_on: dict[str, Any], named: str
+) -> None:
+    wan25 = Route(provider="dashscope", model="wan2.5-t2v-preview")
+    with pytest.raises(UpstreamRejected) as caught:
+        await adapter.submit(REQ.model_copy(update={"provider_options": passed_on}), wan25, ATTEMPT)
+    assert named in caught.value.message and "disagree" in caught.value.message
+    assert not caught.value.retryable
+    assert fake.requests == []  # nothing reached DashScope
