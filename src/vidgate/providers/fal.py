@@ -119,6 +119,8 @@ class _Profile:
     image_field: str = "image_url"  # the first frame
     # The endpoint's own words for some aspect ratios (Seedance's "adaptive" is fal's "auto").
     aspect_ratio_names: Mapping[str, str] = field(default_factory=dict)
+    # Pass-through options (a URL) a dialect names its own way -> the endpoint's field.
+    url_option_names: Mapping[str, str] = field(default_factory=dict)
 
 
 # Endpoint-id prefix -> profile; the longest matching prefix wins. Schemas drift per
@@ -156,6 +158,9 @@ _PROFILES: Mapping[str, _Profile] = {
     "bytedance/seedance-2.0": _Profile(aspect_ratio_names={"adaptive": "auto"}),
     "fal-ai/ltx-video": _Profile(duration=None, aspect_ratio=False, audio=False),
     "fal-ai/wan": _Profile(duration=None, audio=False),
+    # Wan 2.5 takes a soundtrack as ``audio_url`` (fal's wan-25-preview pages); Apiframe's
+    # wanParams call that URL ``audio``.
+    "fal-ai/wan-25-preview": _Profile(duration=None, audio=False, url_option_names={"audio": "audio_url"}),
 }
 _DEFAULT_PROFILE = _Profile()
 
@@ -163,6 +168,20 @@ _DEFAULT_PROFILE = _Profile()
 def profile_for(endpoint: str) -> _Profile:
     matches = [prefix for prefix in _PROFILES if endpoint.startswith(prefix)]
     return _PROFILES[max(matches, key=len)] if matches else _DEFAULT_PROFILE
+
+
+def _renamed(options: Mapping[str, Any], names: Mapping[str, str]) -> Mapping[str, Any]:
+    """``options`` with each URL given under a dialect's name moved to the endpoint's
+    field; both names with different URLs contradict each other and are refused."""
+    moved = dict(options)
+    for ours, theirs in names.items():
+        value = moved.get(ours)
+        if not isinstance(value, str):
+            continue
+        if theirs in moved and moved[theirs] != value:
+            raise UpstreamRejected(f"{ours} and {theirs} name different URLs for one input; give one of them")
+        moved[theirs] = moved.pop(ours)
+    return moved
 
 
 def app_id(endpoint: str) -> str:
@@ -313,7 +332,7 @@ class FalAdapter(AdapterBase):
         if req.first_frame:
             body[profile.image_field] = req.first_frame
         deep_merge(body, route.params)
-        return merge_under(body, req.provider_options)
+        return merge_under(body, _renamed(req.provider_options, profile.url_option_names))
 
     async def submit(self, req: GenerationRequest, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         endpoint = (route.image_model if req.first_frame and route.image_model else route.model).strip("/")

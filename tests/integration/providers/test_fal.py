@@ -445,3 +445,35 @@ async def test_unknown_status_word_is_running() -> None:
         status = await adapter.poll(ref)
     assert status.state == "running"
     assert status.raw_status == "WARMING_UP"
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["fal-ai/wan-25-preview/text-to-video", "fal-ai/wan-25-preview/image-to-video"]
+)
+async def test_wan_25_takes_apiframes_audio_url_as_audio_url(
+    serve_fake: Any, http: httpx.AsyncClient, fake: FalFake, endpoint: str
+) -> None:
+    # Apiframe's wanParams.audio is a soundtrack URL; fal's Wan 2.5 pages call it audio_url.
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    sound = "https://a.example/voice.mp3"
+    images = (ImageInput(url=IMAGE),) if "image" in endpoint else ()
+    req = GenerationRequest(model="wan-2.5", prompt="p", images=images, provider_options={"audio": sound})
+    await adapter.submit(req, Route("fal", endpoint), ATTEMPT)
+    body = fake.requests[0][2]
+    assert body["audio_url"] == sound and "audio" not in body
+    same = req.model_copy(update={"provider_options": {"audio": sound, "audio_url": sound}})
+    assert adapter.build_input(same, endpoint, Route("fal", endpoint))["audio_url"] == sound
+    both = req.model_copy(
+        update={"provider_options": {"audio": sound, "audio_url": "https://b.example/x.mp3"}}
+    )
+    with pytest.raises(UpstreamRejected, match="different URLs"):
+        adapter.build_input(both, endpoint, Route("fal", endpoint))
+
+
+async def test_other_endpoints_keep_an_audio_option_as_given(
+    serve_fake: Any, http: httpx.AsyncClient, fake: FalFake
+) -> None:
+    adapter = FalAdapter(make_ctx(http, serve_fake(fake)))
+    req = GenerationRequest(model="m", prompt="p", provider_options={"audio": "https://a.example/v.mp3"})
+    endpoint = "fal-ai/kling-video/v3/pro/text-to-video"
+    assert adapter.build_input(req, endpoint, Route("fal", endpoint))["audio"] == "https://a.example/v.mp3"
