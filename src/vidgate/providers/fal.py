@@ -158,9 +158,9 @@ _PROFILES: Mapping[str, _Profile] = {
     "bytedance/seedance-2.0": _Profile(aspect_ratio_names={"adaptive": "auto"}),
     "fal-ai/ltx-video": _Profile(duration=None, aspect_ratio=False, audio=False),
     "fal-ai/wan": _Profile(duration=None, audio=False),
-    # Wan 2.5 takes a soundtrack as ``audio_url`` (fal's wan-25-preview pages); Apiframe's
-    # wanParams call that URL ``audio``.
-    "fal-ai/wan-25-preview": _Profile(duration=None, audio=False, url_option_names={"audio": "audio_url"}),
+    # Wan 2.5 makes 5 or 10 s clips (``duration`` "5" | "10") and takes a soundtrack as
+    # ``audio_url`` (fal's wan-25-preview pages); Apiframe's wanParams call that URL ``audio``.
+    "fal-ai/wan-25-preview": _Profile(audio=False, url_option_names={"audio": "audio_url"}),
 }
 _DEFAULT_PROFILE = _Profile()
 

@@ -470,6 +470,15 @@ async def test_wan_25_takes_apiframes_audio_url_as_audio_url(
         adapter.build_input(both, endpoint, Route("fal", endpoint))
 
 
+@pytest.mark.parametrize("seconds", [5, 10])
+def test_wan_25_is_asked_for_the_length_ordered(seconds: int) -> None:
+    # fal's Wan 2.5 makes 5 or 10 s clips; without the field it makes its default 5 s.
+    endpoint = "fal-ai/wan-25-preview/text-to-video"
+    adapter = FalAdapter(make_ctx(httpx.AsyncClient(), "http://fal.test"))
+    req = GenerationRequest(model="wan-2.5", prompt="p", duration_s=seconds)
+    assert adapter.build_input(req, endpoint, Route("fal", endpoint))["duration"] == str(seconds)
+
+
 async def test_other_endpoints_keep_an_audio_option_as_given(
     serve_fake: Any, http: httpx.AsyncClient, fake: FalFake
 ) -> None:
