@@ -114,10 +114,15 @@ class JobLifecycle:
         self._count_leases("renewed" if renewed else "lapsed")
         return renewed
 
-    async def release(self, job_id: str, owner: str, *, run_at: datetime | None) -> None:
-        """Let the lease go; the job's next step is due at ``run_at``."""
+    async def release(
+        self, job_id: str, owner: str, *, run_at: datetime | None, leased_run_at: datetime | None = None
+    ) -> None:
+        """Let the lease go; the job's next step is due at ``run_at``, or sooner if it was
+        woken since it was leased (``leased_run_at``, see ``job_store.release_lease``)."""
         async with self.db.transaction() as conn:
-            await job_store.release_lease(conn, job_id, owner=owner, run_at=run_at, now=utcnow())
+            await job_store.release_lease(
+                conn, job_id, owner=owner, run_at=run_at, now=utcnow(), leased_run_at=leased_run_at
+            )
         self._count_leases("released")
 
     async def release_all(self, owner: str) -> int:

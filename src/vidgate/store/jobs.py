@@ -15,7 +15,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidgate.domain.job import Job, MediaInfo
@@ -235,12 +235,29 @@ async def renew_lease(conn: AsyncConnection, job_id: str, *, owner: str, until: 
 
 
 async def release_lease(
-    conn: AsyncConnection, job_id: str, *, owner: str, run_at: datetime | None, now: datetime
+    conn: AsyncConnection,
+    job_id: str,
+    *,
+    owner: str,
+    run_at: datetime | None,
+    now: datetime,
+    leased_run_at: datetime | None = None,
 ) -> None:
+    """Hand the lease back, the next step due at ``run_at``.
+
+    ``leased_run_at``: the job's ``run_at`` when it was leased. If it moved meanwhile (an
+    upstream callback woke the job while this step was polling), the earlier of the two
+    times wins: the step's answer predates the news, so the wake must not be lost.
+    """
+    next_run: Any = run_at
+    if run_at is not None and leased_run_at is not None:
+        planned = literal(run_at, jobs.c.run_at.type)
+        woken = and_(jobs.c.run_at != leased_run_at, jobs.c.run_at < planned)
+        next_run = case((woken, jobs.c.run_at), else_=planned)
     await conn.execute(
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
-        .values(lease_owner=None, lease_expires_at=None, run_at=run_at, updated_at=now)
+        .values(lease_owner=None, lease_expires_at=None, run_at=next_run, updated_at=now)
     )
 
 

@@ -295,7 +295,9 @@ class Worker:
         retry_after = exc.retry_after_s if isinstance(exc, UpstreamError) else None
         log.info("poll of %s failed transiently (%s); retrying", job.id, exc, extra=job_fields(job))
         delay = retry_delay(job.attempts, retry_after, cap_s=10.0)
-        await self.lifecycle.release(job.id, self.owner, run_at=before_deadline(job, delay))
+        await self.lifecycle.release(
+            job.id, self.owner, run_at=before_deadline(job, delay), leased_run_at=job.run_at
+        )
 
     async def _record(self, job: Job, status: UpstreamStatus) -> None:
         if status.state == "succeeded":
@@ -317,7 +319,10 @@ class Worker:
             job, self.owner, progress=progress, raw_status=status.raw_status, eta_s=status.eta_s
         )
         delay = next_poll_delay(status, job.attempts)
-        await self.lifecycle.release(job.id, self.owner, run_at=before_deadline(job, delay))
+        # a callback that came while this poll was out keeps the job due now
+        await self.lifecycle.release(
+            job.id, self.owner, run_at=before_deadline(job, delay), leased_run_at=job.run_at
+        )
 
     async def _fetch(self, job: Job) -> None:
         adapter = self.pool.adapter_for(job.provider, job.upstream_key)

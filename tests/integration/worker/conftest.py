@@ -53,6 +53,8 @@ class Scripted:
     name: str = "kling"
     hang_submit: asyncio.Event | None = None
     entered: asyncio.Event = field(default_factory=asyncio.Event)  # set when a submit arrives
+    hang_poll: asyncio.Event | None = None  # polls wait for it (then answer from poll_script)
+    polling: asyncio.Event = field(default_factory=asyncio.Event)  # set when a poll arrives
 
     async def submit(self, req: Any, route: Route, attempt: SubmitAttempt) -> UpstreamRef:
         self.entered.set()
@@ -79,6 +81,9 @@ class Scripted:
 
     async def poll(self, ref: UpstreamRef) -> UpstreamStatus:
         action = self.poll_script.pop(0) if self.poll_script else "ok"
+        self.polling.set()
+        if self.hang_poll is not None:
+            await self.hang_poll.wait()
         if isinstance(action, UpstreamError):
             raise action
         if action == "running":

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from tests.integration.worker.conftest import Driver
+from vidgate.clock import utcnow
 from vidgate.domain.states import JobStatus
 from vidgate.providers.base import UpstreamUnavailable
+from vidgate.store import jobs as job_store
 
 
 async def test_a_stopping_worker_hands_its_leases_back_at_once(driver: Driver) -> None:
@@ -66,3 +68,34 @@ async def test_poll_errors_back_off_but_not_past_the_deadline(driver: Driver) ->
     job = await driver.step(job_id)
     assert job.status is JobStatus.RUNNING
     assert job.run_at is not None and job.run_at <= job.deadline_at
+
+
+async def _poll_with_a_callback_meanwhile(driver: Driver, *, callback: bool) -> float:
+    """One poll step that answers "running"; an upstream callback may arrive while it is out.
+    Returns how soon the job is due next (seconds)."""
+    driver.upstream.poll_script = ["running"]
+    job_id = await driver.create()
+    job = await driver.step(job_id)  # submitted: running
+    assert job.status is JobStatus.RUNNING and job.upstream_id is not None
+    driver.upstream.hang_poll = asyncio.Event()
+    async with driver.gateway.services.db.transaction() as conn:
+        await job_store.update_job(conn, job_id, now=utcnow(), run_at=utcnow())
+    assert await driver.worker.tick() == 1
+    await asyncio.wait_for(driver.upstream.polling.wait(), timeout=10)
+    if callback:  # the upstream finished after answering the poll, and says so
+        woken = await driver.gateway.services.lifecycle.wake_by_upstream(job.provider or "", job.upstream_id)
+        assert woken is not None
+    driver.upstream.hang_poll.set()
+    await asyncio.wait(driver.worker._running, timeout=30)
+    assert not driver.worker._running
+    assert (await driver.job(job_id)).status is JobStatus.RUNNING
+    return await driver.run_at_in(job_id)
+
+
+async def test_a_callback_during_a_poll_keeps_the_job_due_now(driver: Driver) -> None:
+    # The poll's "running" predates the callback: its back-off must not hide the news.
+    assert await _poll_with_a_callback_meanwhile(driver, callback=True) <= 0
+
+
+async def test_without_a_callback_a_running_job_backs_off(driver: Driver) -> None:
+    assert await _poll_with_a_callback_meanwhile(driver, callback=False) > 0
