@@ -186,7 +186,7 @@ class JobService:
             return job
 
         try:
-            job = await self.db.run(write, point=True)
+            job = await self.db.run(write)
         except IntegrityError:
             # A concurrent duplicate with the same idempotency key won the insert.
             if idempotency is None:

@@ -94,42 +94,33 @@ class Database:
         # Point reads: on SQLite on the event loop's thread (see ``inline_sqlite``); on
         # PostgreSQL on autocommit connections without a pre-ping (``_point_engine_pg``).
         self.point_engine: AsyncEngine | None = None
-        # Short write transactions on hot paths (a create), on SQLite on the event loop's
-        # thread too (``run(..., point=True)``); ``None`` elsewhere.
-        self.point_writer: AsyncEngine | None = None
+        # Write transactions on an SQLite file run on the event loop's thread too
+        # (``_inline_transaction``); ``None`` elsewhere.
+        self.inline_writer: AsyncEngine | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
             if not null_pool and file_database(url):
                 self.point_engine = inline_engine(url, **{**kwargs, "connect_args": {"timeout": 1}})
                 _configure_sqlite(self.point_engine, point=True)
-                self.point_writer = inline_engine(
+                self.inline_writer = inline_engine(
                     url, **{**kwargs, "connect_args": {"timeout": 0}}, pool_size=1, max_overflow=2
                 )
-                _configure_sqlite(self.point_writer, busy_wait_ms=0)
+                _configure_sqlite(self.inline_writer, busy_wait_ms=0)
         elif not null_pool:
             self.point_engine = _point_engine_pg(url, kwargs)
 
     @property
     def writing_engines(self) -> tuple[AsyncEngine, ...]:
         """Every engine that writes (for listeners that must see every write)."""
-        return (self.engine,) if self.point_writer is None else (self.engine, self.point_writer)
+        return (self.engine,) if self.inline_writer is None else (self.engine, self.inline_writer)
 
     async def run(
-        self,
-        fn: Callable[[AsyncConnection], Awaitable[T]],
-        *,
-        attempts: int = RETRY_ATTEMPTS,
-        point: bool = False,
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = RETRY_ATTEMPTS
     ) -> T:
-        """Run ``fn`` in a write transaction, retried whole on deadlock or serialization failure.
-
-        ``point``: a short transaction of a few keyed statements on a hot path, that awaits
-        nothing but its statements. On an SQLite file it runs on the event loop's thread
-        (``_inline_transaction``).
-        """
+        """Run ``fn`` in a write transaction, retried whole on deadlock or serialization failure."""
         for attempt in range(1, attempts + 1):
             try:
-                async with self.transaction(point=point) as conn:
+                async with self.transaction() as conn:
                     return await fn(conn)
             except DBAPIError as exc:
                 if attempt == attempts or _sqlstate(exc) not in _RETRYABLE_STATES:
@@ -139,18 +130,20 @@ class Database:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @asynccontextmanager
-    async def transaction(self, *, point: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error.
 
-        On SQLite, writers of this process queue for their turn (``WriterQueue``).
-        ``point``: see ``run``.
+        On SQLite, writers of this process queue for their turn (``WriterQueue``), and on
+        a file the transaction runs on the event loop's thread (``_inline_transaction``):
+        through aiosqlite every statement was a thread hop and a wake of the loop, and
+        under load those hops, not SQLite, set the pace of the one writer.
         """
         try:
             if self.writers is None:
                 async with self.engine.begin() as conn:
                     yield conn
-            elif point and self.point_writer is not None:
-                async with self.writers.turn(), _inline_transaction(self.point_writer) as conn:
+            elif self.inline_writer is not None:
+                async with self.writers.turn(), _inline_transaction(self.inline_writer) as conn:
                     yield conn
             else:
                 async with self.writers.turn(), self.engine.begin() as conn:
@@ -197,7 +190,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        for extra in (self.point_engine, self.point_writer):
+        for extra in (self.point_engine, self.inline_writer):
             if extra is not None:
                 await extra.dispose()
 

@@ -1,7 +1,8 @@
-"""Hot-path transactions on an SQLite file run on the event loop's thread (issue 15).
+"""Write transactions on an SQLite file run on the event loop's thread (issue 15), and
+point reads on PostgreSQL take one round trip.
 
-``Database.run(fn, point=True)`` (a create's hold, job and event) must never block the
-event loop on SQLite's write lock: while another connection (another process, in
+A write transaction (a create's hold, job and event; every worker step) must never
+block the event loop on SQLite's write lock: while another connection (another process, in
 production: a worker or a CLI command) holds it, the transaction waits on the loop and
 other tasks keep running; when the lock does not come free in time it fails and
 writes nothing, like the threaded writers after their busy timeout.
@@ -53,9 +54,9 @@ async def _keys(db: Database) -> set[str]:
         return set((await conn.execute(select(kv.c.key))).scalars())
 
 
-async def test_a_point_transaction_commits_like_any_other(db: Database) -> None:
-    assert db.point_writer is not None
-    assert await db.run(lambda conn: _put(conn, "a"), point=True) == "a"
+async def test_an_inline_transaction_commits_like_any_other(db: Database) -> None:
+    assert db.inline_writer is not None
+    assert await db.run(lambda conn: _put(conn, "a")) == "a"
     assert "a" in await _keys(db)
 
 
@@ -64,7 +65,7 @@ async def test_it_waits_for_another_writer_without_blocking_the_loop(
 ) -> None:
     other_writer.execute("BEGIN IMMEDIATE")
     other_writer.execute("INSERT INTO kv (key, value) VALUES ('theirs', 'v')")
-    write = asyncio.create_task(db.run(lambda conn: _put(conn, "mine"), point=True))
+    write = asyncio.create_task(db.run(lambda conn: _put(conn, "mine")))
     ticks = 0
     for _ in range(20):  # the loop turns while the write waits for the lock
         await asyncio.sleep(0.01)
@@ -83,21 +84,21 @@ async def test_it_gives_up_when_the_lock_never_comes_and_writes_nothing(
     other_writer.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(OperationalError, match="locked"):
-            await db.run(lambda conn: _put(conn, "never"), point=True)
+            await db.run(lambda conn: _put(conn, "never"))
     finally:
         other_writer.execute("ROLLBACK")
     assert "never" not in await _keys(db)
 
 
-async def test_a_failing_point_transaction_rolls_back(db: Database) -> None:
+async def test_a_failing_inline_transaction_rolls_back(db: Database) -> None:
     async def fail(conn: AsyncConnection) -> None:
         await _put(conn, "half")
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        await db.run(fail, point=True)
+        await db.run(fail)
     assert "half" not in await _keys(db)
-    assert await db.run(lambda conn: _put(conn, "after"), point=True) == "after"
+    assert await db.run(lambda conn: _put(conn, "after")) == "after"
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ async def test_postgres_point_reads_reuse_one_connection_without_a_transaction(p
     assert await _backend_pid(pg) == first  # pooled, and no pre-ping in between
     # autocommit: each statement is its own transaction (no BEGIN round trip before it),
     # so now() (the transaction's start) moves on between two statements
-    assert await _now_moves(pg, point=True) is True
+    assert await _now_moves(pg) is True
     assert await _now_moves(pg, point=False) is False  # the ordinary read: one transaction
 
 
