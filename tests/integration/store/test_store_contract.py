@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alembic.runtime.migration import MigrationContext
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vidgate.billing.accounts import ensure_account, issue_key, top_up
 from vidgate.clock import utcnow
+from vidgate.domain.job import Job
 from vidgate.domain.request import GenerationRequest
 from vidgate.domain.states import JobStatus
 from vidgate.ids import new_job_id
@@ -42,29 +44,35 @@ async def _account(db: Database, credit: int = 10_000_000) -> tuple[str, str]:
 
 
 async def _job(db: Database, account_id: str, key_id: str, *, run_at_offset_s: float = 0) -> str:
+    return (await _insert_job(db, account_id, key_id, run_at_offset_s=run_at_offset_s)).id
+
+
+async def _insert_job(
+    db: Database, account_id: str, key_id: str, *, run_at_offset_s: float = 0, **extra: Any
+) -> Job:
     now = utcnow()
-    job_id = new_job_id()
     async with db.transaction() as conn:
-        await job_store.insert_job(
+        return await job_store.insert_job(
             conn,
-            id=job_id,
-            account_id=account_id,
-            key_id=key_id,
-            mode="test",
-            dialect="native",
-            model="m",
-            status="queued",
-            progress=0,
-            request=GenerationRequest(model="m", prompt="p").model_dump(mode="json"),
-            metadata={},
-            estimated_micros=1,
-            held_micros=1,
-            created_at=now,
-            updated_at=now,
-            deadline_at=now + timedelta(minutes=10),
-            run_at=now + timedelta(seconds=run_at_offset_s),
+            **{
+                "id": new_job_id(),
+                "account_id": account_id,
+                "key_id": key_id,
+                "mode": "test",
+                "dialect": "native",
+                "model": "m",
+                "status": "queued",
+                "request": GenerationRequest(model="m", prompt="p").model_dump(mode="json"),
+                "metadata": {},
+                "estimated_micros": 1,
+                "held_micros": 1,
+                "created_at": now,
+                "updated_at": now,
+                "deadline_at": now + timedelta(minutes=10),
+                "run_at": now + timedelta(seconds=run_at_offset_s),
+                **extra,
+            },
         )
-    return job_id
 
 
 async def test_migrations_are_idempotent_and_build_the_declared_schema(db: Database) -> None:
@@ -88,31 +96,20 @@ async def test_an_inserted_job_is_returned_as_it_reads_back(db: Database) -> Non
     """Submit answers with the job ``insert_job`` returns instead of reading it again: it
     must be the row exactly (column defaults, JSON, timestamps to the microsecond)."""
     account_id, key_id = await _account(db)
-    now = utcnow()
     request = GenerationRequest(model="m", prompt="p", seconds=5, metadata={"a": "b"})
-    async with db.transaction() as conn:
-        inserted = await job_store.insert_job(
-            conn,
-            id=new_job_id(),
-            account_id=account_id,
-            key_id=key_id,
-            mode="test",
-            dialect="native",
-            model="m",
-            status="queued",
-            request=request.model_dump(mode="json"),
-            metadata={"a": "b"},
-            estimated_micros=1_250_000,
-            held_micros=1_250_000,
-            idempotency_scope="native",
-            idempotency_key="k-1",
-            request_hash="h" * 64,
-            webhook_url="https://example.com/hook",
-            created_at=now,
-            updated_at=now,
-            deadline_at=now + timedelta(minutes=10),
-            run_at=now,
-        )
+    inserted = await _insert_job(
+        db,
+        account_id,
+        key_id,
+        request=request.model_dump(mode="json"),
+        metadata={"a": "b"},
+        estimated_micros=1_250_000,
+        held_micros=1_250_000,
+        idempotency_scope="native",
+        idempotency_key="k-1",
+        request_hash="h" * 64,
+        webhook_url="https://example.com/hook",
+    )
     async with db.read(point=True) as conn:
         stored = await job_store.get_job(conn, inserted.id, account_id=account_id)
     assert stored == inserted
