@@ -125,7 +125,7 @@ async def test_postgres_point_reads_reuse_one_connection_without_a_transaction(p
     assert await _backend_pid(pg) == first  # pooled, and no pre-ping in between
     # autocommit: each statement is its own transaction (no BEGIN round trip before it),
     # so now() (the transaction's start) moves on between two statements
-    assert await _now_moves(pg) is True
+    assert await _now_moves(pg, point=True) is True
     assert await _now_moves(pg, point=False) is False  # the ordinary read: one transaction
 
 
