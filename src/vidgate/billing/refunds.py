@@ -50,11 +50,12 @@ async def refund_job(
             param="amount",
             code="refund_too_large",
         )
-    await ledger_store.adjust_for_job(
+    await ledger_store.credit(
         conn,
         account_id=job.account_id,
         mode=job.mode,
         amount=amount,
+        kind="adjustment",
         job_id=job.id,
         key_id=job.key_id,
         memo=reason,

@@ -107,32 +107,6 @@ async def credit(
     )
 
 
-async def adjust_for_job(
-    conn: AsyncConnection,
-    *,
-    account_id: str,
-    mode: str,
-    amount: int,
-    job_id: str,
-    key_id: str | None,
-    memo: str,
-    at: datetime,
-) -> None:
-    """An adjustment linked to one job (an operator's refund: positive)."""
-    await _append(
-        conn,
-        account_id=account_id,
-        mode=mode,
-        kind="adjustment",
-        amount=amount,
-        held=0,
-        job_id=job_id,
-        key_id=key_id,
-        memo=memo,
-        at=at,
-    )
-
-
 async def try_hold(
     conn: AsyncConnection,
     *,

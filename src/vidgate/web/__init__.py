@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -88,11 +89,18 @@ def _asset(body: bytes, name: str) -> Asset:
 
 def load_bundle() -> Bundle:
     """Read ``static/``: the version is a hash over every asset's name and bytes."""
-    folder = resources.files(__name__).joinpath("static")
-    raw: dict[str, bytes] = {}
-    for entry in folder.iterdir():
-        if entry.is_file() and not entry.name.startswith("."):
-            raw[entry.name] = entry.read_bytes()
+    return bundle_of(read_folder(resources.files(__name__).joinpath("static")))
+
+
+def read_folder(folder: Traversable) -> dict[str, bytes]:
+    """Every file of a package folder by name (dot files left out)."""
+    return {e.name: e.read_bytes() for e in folder.iterdir() if e.is_file() and not e.name.startswith(".")}
+
+
+def bundle_of(raw: dict[str, bytes]) -> Bundle:
+    """A page (``index.html``) and its assets; the version, a hash over every asset's name
+    and bytes, is written into the page where it says ``VERSION_MARK``."""
+    raw = dict(raw)
     page_raw = raw.pop("index.html")
     hasher = hashlib.sha256()
     for name in sorted(raw):

@@ -16,7 +16,6 @@ says the admin API is off (no ``VIDGATE_ADMIN_TOKEN``), the page is a 404 like t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from importlib import resources
 
@@ -24,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from vidgate.errors import NotFound
-from vidgate.web import CSP, IMMUTABLE, REVALIDATE, VERSION_MARK, Bundle, _asset, _send
+from vidgate.web import CSP, IMMUTABLE, REVALIDATE, Bundle, _send, bundle_of, read_folder
 
 PAGE = "/admin"
 ASSET_PREFIX = "/admin/assets"
@@ -34,20 +33,9 @@ def load_console() -> Bundle:
     """Read ``admin/`` (plus the playground's stylesheet as ``base.css``, so both pages
     share one look); the version is a hash over every asset's name and bytes."""
     package = resources.files("vidgate.web")
-    folder = package.joinpath("admin")
-    raw = {e.name: e.read_bytes() for e in folder.iterdir() if e.is_file() and not e.name.startswith(".")}
+    raw = read_folder(package.joinpath("admin"))
     raw["base.css"] = package.joinpath("static", "app.css").read_bytes()
-    page_raw = raw.pop("index.html")
-    hasher = hashlib.sha256()
-    for name in sorted(raw):
-        hasher.update(name.encode() + b"\0" + raw[name] + b"\0")
-    version = hasher.hexdigest()[:12]
-    page = page_raw.replace(VERSION_MARK.encode(), version.encode())
-    return Bundle(
-        version=version,
-        page=_asset(page, "index.html"),
-        assets={name: _asset(body, name) for name, body in raw.items()},
-    )
+    return bundle_of(raw)
 
 
 def install(app: FastAPI, *, enabled: Callable[[Request], bool]) -> None:
